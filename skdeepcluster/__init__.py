@@ -1,0 +1,12 @@
+"""skdeepcluster: scikit-learn compatible deep clustering estimators on PyTorch."""
+
+from . import metrics
+from ._concrete import ShallowConcreteKMeans
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ShallowConcreteKMeans",
+    "metrics",
+    "__version__",
+]

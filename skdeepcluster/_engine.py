@@ -1,0 +1,172 @@
+"""Shared engine: device resolution, seeded RNG scope and mini-batch access to host data.
+
+Every estimator of the package goes through these helpers so that device handling,
+seeding and data movement are implemented once.
+"""
+
+import contextlib
+import random
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+__all__ = ["resolve_device", "seeded_generator", "rng_scope", "HostData"]
+
+#: Rows per chunk for full passes over the data (distances, predictions). Large enough to
+#: amortise the per-call overhead, small enough for the working set to stay in cache.
+CHUNK_ROWS = 32768
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into a :class:`torch.device`.
+
+    ``"auto"`` (or None) selects CUDA when it is available and the CPU otherwise. A requested
+    CUDA device that does not exist warns and falls back to the CPU, so that a script written
+    on a GPU machine still runs on a laptop.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda", "cuda:N"}, torch.device or None
+
+    Returns
+    -------
+    torch.device
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid device; use 'auto', 'cpu', 'cuda' or 'cuda:N'."
+        ) from exc
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = 0 if dev.index is None else dev.index
+        if index >= n_gpus:
+            warnings.warn(
+                f"device={device!r} was requested but "
+                + ("CUDA is not available" if n_gpus == 0 else f"only {n_gpus} CUDA device(s) exist")
+                + "; falling back to the CPU.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return torch.device("cpu")
+        return dev
+    raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+
+
+def seeded_generator(seed, device):
+    """A dedicated :class:`torch.Generator` on ``device`` seeded with ``seed``.
+
+    All random draws of an estimator (initialisation, shuffling, Gumbel noise) go through
+    such a generator, never through torch's global RNG.
+    """
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed))
+    return gen
+
+
+@contextlib.contextmanager
+def rng_scope(seed, device=None):
+    """Run a block with torch's global RNG seeded by ``seed``, then restore the caller's state.
+
+    Layers that draw from the global RNG (``nn.Linear`` initialisation, dropout) become
+    reproducible inside the block, while the global states of torch (CPU and CUDA), numpy and
+    :mod:`random` seen by the caller are exactly what they were before.
+    """
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    devices = []
+    if device is not None and torch.device(device).type == "cuda":
+        devices = [torch.device(device)]
+    with torch.random.fork_rng(devices=devices, enabled=True):
+        torch.manual_seed(int(seed))
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+class HostData:
+    """Read-only access to a training set kept on the host, in mini-batches on a device.
+
+    Dense arrays (including memory maps) are wrapped without a copy; CSR matrices are
+    densified one batch at a time. Nothing is copied per epoch: a shuffled epoch gathers
+    each batch by index. When the device is a GPU and ``keep_on_device`` is true the whole
+    (dense) set is moved once and batches are slices of it.
+
+    Parameters
+    ----------
+    X : ndarray or scipy CSR matrix of shape (n_samples, n_features)
+    device : torch.device
+    dtype : torch.dtype
+    sample_weight : ndarray of shape (n_samples,) or None
+    keep_on_device : bool, default=True
+    """
+
+    def __init__(self, X, device, dtype, sample_weight=None, keep_on_device=True):
+        self.n_samples, self.n_features = X.shape
+        self.device = device
+        self.dtype = dtype
+        self.sparse = sp.issparse(X)
+        if self.sparse:
+            self._X = X.tocsr()
+            self._tensor = None
+        else:
+            t = torch.from_numpy(np.ascontiguousarray(X))
+            if t.dtype != dtype:
+                t = t.to(dtype)
+            if device.type != "cpu" and keep_on_device:
+                t = t.to(device)
+            self._tensor = t
+        if sample_weight is None:
+            self.sample_weight = None
+        else:
+            self.sample_weight = torch.as_tensor(sample_weight, dtype=dtype).to(device)
+
+    def rows(self, idx):
+        """Dense rows ``idx`` (a 1-D integer tensor or array) on the device."""
+        if self.sparse:
+            idx_np = idx.cpu().numpy() if torch.is_tensor(idx) else np.asarray(idx)
+            block = self._X[idx_np].toarray()
+            return torch.from_numpy(block).to(device=self.device, dtype=self.dtype)
+        if torch.is_tensor(idx):
+            idx = idx.to(self._tensor.device)
+        return self._tensor[idx].to(self.device, non_blocking=True)
+
+    def weights(self, idx):
+        """Sample weights of rows ``idx`` on the device, or None when unweighted."""
+        if self.sample_weight is None:
+            return None
+        if torch.is_tensor(idx):
+            idx = idx.to(self.device)
+        return self.sample_weight[idx]
+
+    def chunks(self, chunk_rows=CHUNK_ROWS):
+        """Yield ``(start, stop, X[start:stop])`` over the data in order, dense on the device."""
+        for start in range(0, self.n_samples, chunk_rows):
+            stop = min(start + chunk_rows, self.n_samples)
+            if self.sparse:
+                block = torch.from_numpy(self._X[start:stop].toarray())
+                yield start, stop, block.to(device=self.device, dtype=self.dtype)
+            else:
+                yield start, stop, self._tensor[start:stop].to(self.device, non_blocking=True)
+
+    def chunks_with_index(self, chunk_rows=CHUNK_ROWS):
+        """Yield ``(slice, X[slice])`` over the data in order (index usable with ``weights``)."""
+        for start, stop, xb in self.chunks(chunk_rows):
+            yield slice(start, stop), xb
+
+    def minibatches(self, batch_size, generator):
+        """Yield ``(idx, X[idx])`` for one shuffled epoch; ``idx`` is a tensor on the device."""
+        perm = torch.randperm(self.n_samples, generator=generator, device=generator.device)
+        perm = perm.to(self.device)
+        for start in range(0, self.n_samples, batch_size):
+            idx = perm[start : start + batch_size]
+            yield idx, self.rows(idx)

@@ -1,0 +1,146 @@
+"""k-means building blocks in torch, on the training device.
+
+Squared distances, nearest-centre assignment over a whole data set, k-means++ seeding and
+the relocation of empty clusters. Shared by every estimator that keeps k-means centres.
+"""
+
+import math
+
+import torch
+
+__all__ = [
+    "squared_distances",
+    "assign_nearest",
+    "kmeans_plusplus",
+    "farthest_points",
+]
+
+
+def squared_distances(X, centers, X_sq=None):
+    """Squared Euclidean distances between the rows of ``X`` and of ``centers``.
+
+    Uses ``||x||² - 2 x·μ + ||μ||²`` (one matrix product) clipped at zero.
+
+    Parameters
+    ----------
+    X : Tensor of shape (n, d)
+    centers : Tensor of shape (k, d)
+    X_sq : Tensor of shape (n,), optional
+        Precomputed ``||x||²``.
+
+    Returns
+    -------
+    Tensor of shape (n, k)
+    """
+    if X_sq is None:
+        X_sq = (X * X).sum(dim=1)
+    c_sq = (centers * centers).sum(dim=1)
+    D = torch.addmm(c_sq.unsqueeze(0), X, centers.T, alpha=-2.0)
+    D += X_sq.unsqueeze(1)
+    return D.clamp_(min=0.0)
+
+
+@torch.no_grad()
+def assign_nearest(data, centers):
+    """Nearest-centre labels and squared distances for every row of ``data``.
+
+    Parameters
+    ----------
+    data : HostData
+    centers : Tensor of shape (k, d) on the data's device
+
+    Returns
+    -------
+    labels : LongTensor of shape (n,)
+    min_sq_dist : Tensor of shape (n,)
+    """
+    labels = torch.empty(data.n_samples, dtype=torch.long, device=centers.device)
+    dist = torch.empty(data.n_samples, dtype=centers.dtype, device=centers.device)
+    for start, stop, xb in data.chunks():
+        d, lab = squared_distances(xb, centers).min(dim=1)
+        labels[start:stop] = lab
+        dist[start:stop] = d
+    return labels, dist
+
+
+@torch.no_grad()
+def _min_sq_dist_to(data, centers, X_sq):
+    """``min_j ||x_i - c_j||²`` over all rows, shape (n, n_candidates) if centers is 3-D."""
+    out = torch.empty((data.n_samples, centers.shape[0]), dtype=centers.dtype, device=centers.device)
+    for start, stop, xb in data.chunks():
+        out[start:stop] = squared_distances(xb, centers, X_sq[start:stop])
+    return out
+
+
+@torch.no_grad()
+def kmeans_plusplus(data, n_clusters, generator, n_local_trials=None):
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007) computed in torch.
+
+    The first centre is drawn with probability proportional to the sample weight; every next
+    centre is the best (lowest potential) of ``n_local_trials`` candidates drawn with
+    probability proportional to ``weight * D(x)²``, the rule scikit-learn uses
+    (``2 + log(k)`` trials by default).
+
+    Parameters
+    ----------
+    data : HostData
+    n_clusters : int
+    generator : torch.Generator on the data's device
+    n_local_trials : int, optional
+
+    Returns
+    -------
+    centers : Tensor of shape (n_clusters, n_features)
+    indices : LongTensor of shape (n_clusters,)
+        Rows of the data chosen as centres.
+    """
+    device = data.device
+    n = data.n_samples
+    if n_local_trials is None:
+        n_local_trials = 2 + int(math.log(n_clusters))
+    X_sq = torch.empty(n, dtype=data.dtype, device=device)
+    for start, stop, xb in data.chunks():
+        X_sq[start:stop] = (xb * xb).sum(dim=1)
+    w = data.sample_weight
+    if w is None:
+        w = torch.ones(n, dtype=data.dtype, device=device)
+
+    def draw(probs, k):
+        # Inverse-CDF sampling with the estimator's generator (torch.multinomial has a 2**24
+        # category limit on CPU).
+        cdf = torch.cumsum(probs.to(torch.float64), dim=0)
+        u = torch.rand(k, generator=generator, device=device, dtype=torch.float64) * cdf[-1]
+        return torch.searchsorted(cdf, u).clamp_(max=n - 1)
+
+    indices = torch.empty(n_clusters, dtype=torch.long, device=device)
+    centers = torch.empty((n_clusters, data.n_features), dtype=data.dtype, device=device)
+    first = draw(w, 1)
+    indices[0] = first[0]
+    centers[0] = data.rows(first)[0]
+    closest = _min_sq_dist_to(data, centers[:1], X_sq)[:, 0]
+    potential = (w * closest).sum()
+    for c in range(1, n_clusters):
+        if potential <= 0:
+            # Fewer distinct points than clusters: any remaining point is as good as another.
+            cand = draw(w, n_local_trials)
+        else:
+            cand = draw(w * closest, n_local_trials)
+        cand_rows = data.rows(cand)
+        dist = torch.minimum(_min_sq_dist_to(data, cand_rows, X_sq), closest.unsqueeze(1))
+        pots = (w.unsqueeze(1) * dist).sum(dim=0)
+        best = int(torch.argmin(pots))
+        indices[c] = cand[best]
+        centers[c] = cand_rows[best]
+        closest = dist[:, best].contiguous()
+        potential = pots[best]
+    return centers, indices
+
+
+@torch.no_grad()
+def farthest_points(min_sq_dist, n_points, exclude=None):
+    """Indices of the ``n_points`` rows farthest from their centre (empty-cluster relocation)."""
+    d = min_sq_dist
+    if exclude is not None:
+        d = d.clone()
+        d[exclude] = -1.0
+    return torch.topk(d, n_points).indices

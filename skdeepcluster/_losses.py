@@ -1,0 +1,102 @@
+"""Pure tensor functions for the clustering losses and assignment rules.
+
+One implementation of each loss; estimators only choose which to call and how to weight it.
+"""
+
+import torch
+
+from ._kmeans import squared_distances
+
+__all__ = [
+    "gumbel_noise",
+    "straight_through_gumbel_softmax",
+    "concrete_kmeans_loss",
+    "rbf_assignment_proba",
+]
+
+
+def gumbel_noise(shape, generator, device, dtype):
+    """Standard Gumbel noise ``-log(-log U)`` drawn with ``generator``.
+
+    ``U`` is clamped to ``[eps, 1 - eps]`` with ``eps`` the machine epsilon of ``dtype`` so the
+    double logarithm is always finite (``torch.nn.functional.gumbel_softmax`` cannot take a
+    generator and has produced NaNs on CUDA, see METHODS.md §3.5).
+    """
+    eps = torch.finfo(dtype).eps
+    u = torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    u.clamp_(eps, 1.0 - eps)
+    return u.log_().neg_().log_().neg_()
+
+
+def straight_through_gumbel_softmax(logits, tau, noise):
+    """Straight-through Gumbel-softmax sample (Jang et al. 2017; CKM paper eq. 4).
+
+    Parameters
+    ----------
+    logits : Tensor of shape (n, k)
+        Unnormalised log-probabilities ``log p(k | x)`` (up to a per-row constant).
+    tau : float
+        Temperature of the relaxation, > 0.
+    noise : Tensor of shape (n, k)
+        Gumbel noise (see :func:`gumbel_noise`).
+
+    Returns
+    -------
+    h_st : Tensor of shape (n, k)
+        Exactly one-hot in the forward pass (the Gumbel-max sample); its gradient is the
+        gradient of the relaxed sample ``softmax((logits + noise) / tau)``.
+    index : LongTensor of shape (n,)
+        The sampled cluster of each row.
+    """
+    perturbed = logits + noise
+    soft = torch.softmax(perturbed / tau, dim=1)
+    index = perturbed.argmax(dim=1)
+    hard = torch.zeros_like(soft).scatter_(1, index.unsqueeze(1), 1.0)
+    return hard + (soft - soft.detach()), index
+
+
+def concrete_kmeans_loss(Z, centers, tau, sigma, noise, sample_weight=None):
+    """Concrete k-means loss of Gao et al. (ICASSP 2020), eq. 5, summed over the rows.
+
+    ``sum_i w_i ||z_i - h_i M||²`` where ``h_i`` is the straight-through Gumbel-softmax sample
+    of the cluster of ``z_i`` under ``p(k | z_i) ∝ exp(-||z_i - μ_k||² / σ²)`` (eq. 3).
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, p)
+        Points (raw features for the shallow model, embeddings for the deep one).
+    centers : Tensor of shape (k, p)
+    tau : float
+        Gumbel-softmax temperature.
+    sigma : float
+        RBF bandwidth σ of eq. 3. ``sigma=0`` is the limit σ → 0: the sample is the nearest
+        centre, the relaxed sample saturates and only the direct (Lloyd) part of the gradient
+        remains; ``noise`` is then ignored (pass None).
+    noise : Tensor of shape (n, k) or None
+        Gumbel noise.
+    sample_weight : Tensor of shape (n,), optional
+
+    Returns
+    -------
+    loss : Tensor (scalar)
+        Weighted sum over the rows (divide by the batch weight for a mean).
+    index : LongTensor of shape (n,)
+        The sampled (hard) cluster of each row.
+    """
+    if sigma == 0:
+        with torch.no_grad():
+            index = squared_distances(Z, centers).argmin(dim=1)
+        residual = Z - centers[index]
+    else:
+        logits = squared_distances(Z, centers).mul(-1.0 / (sigma * sigma))
+        h_st, index = straight_through_gumbel_softmax(logits, tau, noise)
+        residual = Z - h_st @ centers
+    per_sample = (residual * residual).sum(dim=1)
+    if sample_weight is not None:
+        per_sample = per_sample * sample_weight
+    return per_sample.sum(), index
+
+
+def rbf_assignment_proba(Z, centers, sigma):
+    """Soft assignments ``softmax_k(-||z - μ_k||² / σ²)`` (CKM eq. 3, no noise)."""
+    return torch.softmax(squared_distances(Z, centers).mul(-1.0 / (sigma * sigma)), dim=1)
