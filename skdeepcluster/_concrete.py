@@ -27,7 +27,7 @@ from sklearn.utils.validation import (
 
 from ._engine import HostData, resolve_device, seeded_generator
 from ._kmeans import assign_nearest, farthest_points, kmeans_plusplus
-from ._losses import concrete_kmeans_loss, gumbel_noise
+from ._losses import concrete_kmeans_center_grad, gumbel_noise
 
 __all__ = ["ShallowConcreteKMeans"]
 
@@ -149,7 +149,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         assigned to ``k`` so far in the epoch (a Robbins-Monro step; with 1.0 the direct part
         of the gradient makes each centre the running mean of its sampled members).
 
-    batch_size : int, default=4096
+    batch_size : int, default=65536
         Mini-batch size. Larger batches are faster per epoch; with ``batch_size >=
         n_samples`` each epoch is one full-batch step.
 
@@ -245,7 +245,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         anneal_rate="auto",
         sigma=0.1,
         learning_rate=1.0,
-        batch_size=4096,
+        batch_size=65536,
         device="auto",
     ):
         self.n_clusters = n_clusters
@@ -334,6 +334,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
             centers = init
         return torch.as_tensor(np.array(centers), dtype=data.dtype, device=data.device)
 
+    @torch.no_grad()
     def _run(self, data, centers, tol_abs, sigma_abs, taus, generator):
         """One run of mini-batch gradient descent on the concrete k-means loss."""
         K = self.n_clusters
@@ -367,21 +368,19 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 grad_sum = torch.zeros_like(centers)
             for idx, xb in batches:
                 wb = data.weights(idx)
-                centers.requires_grad_(True)
                 noise = None
                 if concrete:
                     noise = gumbel_noise((xb.shape[0], K), generator, device, dtype)
-                loss, index = concrete_kmeans_loss(xb, centers, tau_t, sigma_t, noise, wb)
-                (grad,) = torch.autograd.grad(loss, centers)
-                with torch.no_grad():
-                    centers = centers.detach()
-                    counts += torch.bincount(index, weights=wb, minlength=K).to(dtype)
-                    loss_sum += loss.detach()
-                    if concrete:
-                        step = grad / (2.0 * counts.clamp(min=min_count)).unsqueeze(1)
-                        centers.sub_(step, alpha=self.learning_rate)
-                    else:
-                        grad_sum += grad
+                loss, index, grad = concrete_kmeans_center_grad(
+                    xb, centers, tau_t, sigma_t, noise, wb
+                )
+                counts += torch.bincount(index, weights=wb, minlength=K).to(dtype)
+                loss_sum += loss
+                if concrete:
+                    step = grad / (2.0 * counts.clamp(min=min_count)).unsqueeze(1)
+                    centers.sub_(step, alpha=self.learning_rate)
+                else:
+                    grad_sum += grad
             if not concrete:
                 with torch.no_grad():
                     step = grad_sum / (2.0 * counts.clamp(min=min_count)).unsqueeze(1)

@@ -8,10 +8,11 @@ import torch
 from ._kmeans import squared_distances
 
 __all__ = [
-    "gumbel_noise",
-    "straight_through_gumbel_softmax",
+    "concrete_kmeans_center_grad",
     "concrete_kmeans_loss",
+    "gumbel_noise",
     "rbf_assignment_proba",
+    "straight_through_gumbel_softmax",
 ]
 
 
@@ -95,6 +96,52 @@ def concrete_kmeans_loss(Z, centers, tau, sigma, noise, sample_weight=None):
     if sample_weight is not None:
         per_sample = per_sample * sample_weight
     return per_sample.sum(), index
+
+
+@torch.no_grad()
+def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise, sample_weight=None):
+    """Value, samples and closed-form gradient w.r.t. the centres of the concrete k-means loss.
+
+    Equals :func:`concrete_kmeans_loss` and the gradient autograd gives for ``centers`` (the
+    tests check this) for fixed points ``Z``, without building a graph: the shallow model's
+    inner loop. With ``r_i = z_i - μ_{k_i}`` (``k_i`` the sample) the gradient has a direct
+    part ``-2 Σ_{i: k_i = k} w_i r_i`` and a concrete part through the relaxed sample
+    ``h = softmax((ℓ + G) / τ)``, ``ℓ = -D / σ²``:
+    ``∂L/∂ℓ_im = (w_i / τ) h_im (g_im - Σ_j h_ij g_ij)`` with ``g_ij = -2 r_i·μ_j`` and
+    ``∂ℓ_im/∂μ_m = (2/σ²)(z_i - μ_m)``.
+
+    Returns
+    -------
+    loss : Tensor (scalar)
+    index : LongTensor of shape (n,)
+    grad : Tensor of shape (k, p)
+    """
+    cross = Z @ centers.T
+    c_sq = (centers * centers).sum(dim=1)
+    z_sq = (Z * Z).sum(dim=1)
+    if sigma == 0:
+        D = (c_sq - 2.0 * cross).add_(z_sq.unsqueeze(1))
+        index = D.argmin(dim=1)
+        W = torch.zeros_like(D)
+    else:
+        # perturbed logits ℓ + G, ℓ = -D / σ²
+        inv_s2 = 1.0 / (sigma * sigma)
+        pert = (cross * (2.0 * inv_s2)).sub_(c_sq * inv_s2).sub_((z_sq * inv_s2).unsqueeze(1))
+        pert += noise
+        index = pert.argmax(dim=1)
+        h = torch.softmax(pert.div_(tau), dim=1)
+        # g_ij = -2 r_i·μ_j = -2 (z_i·μ_j - μ_{k_i}·μ_j)
+        g = (centers @ centers.T)[index].sub_(cross).mul_(2.0)
+        a = h * (g - (h * g).sum(dim=1, keepdim=True))
+        W = a.mul_(2.0 * inv_s2 / tau)
+    rows = torch.arange(Z.shape[0], device=Z.device)
+    W[rows, index] -= 2.0
+    residual_sq = (z_sq - 2.0 * cross[rows, index] + c_sq[index]).clamp_(min=0.0)
+    if sample_weight is not None:
+        W.mul_(sample_weight.unsqueeze(1))
+        residual_sq = residual_sq * sample_weight
+    grad = W.T @ Z - W.sum(dim=0).unsqueeze(1) * centers
+    return residual_sq.sum(), index, grad
 
 
 def rbf_assignment_proba(Z, centers, sigma):
