@@ -7,6 +7,6 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ShallowConcreteKMeans",
-    "metrics",
     "__version__",
+    "metrics",
 ]

@@ -15,7 +15,6 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import (
@@ -25,7 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._engine import HostData, resolve_device, seeded_generator
+from ._engine import HostData, check_random_state_local, resolve_device, seeded_generator
 from ._kmeans import assign_nearest, farthest_points, kmeans_plusplus
 from ._losses import concrete_kmeans_center_grad, gumbel_noise
 
@@ -136,12 +135,14 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         ``'auto'`` reaches ``τ_min`` after ``max_iter / 2`` epochs; ``0`` keeps ``τ = τ₀``
         (use it to grid-search a fixed temperature).
 
-    sigma : float, default=0.1
-        Bandwidth ``σ`` of the assignment probabilities (eq. 3), in units of the data's mean
-        feature standard deviation, so that the estimator behaves the same whatever the units
-        of ``X`` (on standardised data this is the paper's σ). Smaller values make the
-        forward sample the nearest centre more often; large values turn the objective into a
-        soft k-means that pulls centres together.
+    sigma : float, default=0.25
+        Bandwidth ``σ`` of the assignment probabilities (eq. 3), in units of the root total
+        variance of ``X`` (the RMS distance of the samples to their mean), so that the
+        estimator behaves the same whatever the units and the number of features. The default
+        0.25 is the paper's ``σ = 1`` on standardised data with 16 features (the UCI setting
+        of its Table 2). Larger values sample more often a centre other than the nearest one
+        during the concrete phase (more exploration, a softer objective); smaller values
+        approach plain mini-batch k-means.
 
     learning_rate : float, default=1.0
         Multiplier of the per-cluster step size. Centre ``k`` moves by
@@ -188,10 +189,26 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
     Notes
     -----
     The paper gives no optimiser, σ or temperature schedule for the shallow model (METHODS.md
-    §6, §16-C6); the choices above are this package's. Empty clusters (a centre sampled by no
-    point during an epoch) are moved to the points farthest from their centres, as
-    :class:`~sklearn.cluster.KMeans` does; a :class:`~sklearn.exceptions.ConvergenceWarning`
-    is raised only if the final labels use fewer clusters than asked.
+    §6, §16-C6); the choices here are this package's:
+
+    * **Concrete phase.** Epochs of shuffled mini-batches. Each batch draws Gumbel noise,
+      samples hard assignments, and takes a step on the centres along the straight-through
+      gradient (direct part plus the concrete part through the relaxed sample, computed in
+      closed form). The step of centre ``k`` is ``learning_rate / (2 n_k)``, ``n_k`` the weight
+      sampled into ``k`` so far in the epoch. ``τ`` is annealed from ``tau`` to ``tau_min``
+      (10 epochs with ``anneal_rate='auto'``). The phase ends early when the centres settle
+      (squared shift over an epoch ``<= tol`` times the mean feature variance).
+    * **Refinement.** The limit σ → 0 of the same estimator: the sample is the nearest
+      centre, the relaxed sample saturates so the concrete part of the gradient vanishes, and
+      the gradient is summed over the whole data for one step per epoch, which with
+      ``learning_rate=1`` is a Lloyd iteration. It runs until the centre shift is within
+      ``tol`` (or ``max_iter`` epochs in all). This phase is what brings the final inertia to
+      Lloyd's level; the concrete phase decides which local minimum is reached.
+
+    Empty clusters (a centre that no sample chose during an epoch) are moved to the points
+    farthest from their centres, as :class:`~sklearn.cluster.KMeans` does; a
+    :class:`~sklearn.exceptions.ConvergenceWarning` is raised only if the final labels use
+    fewer clusters than asked. ``history_`` records the phase of every epoch.
 
     References
     ----------
@@ -243,7 +260,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         tau=1.0,
         tau_min=0.1,
         anneal_rate="auto",
-        sigma=0.1,
+        sigma=0.25,
         learning_rate=1.0,
         batch_size=65536,
         device="auto",
@@ -282,9 +299,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         if self._n_init == "auto":
             if isinstance(self.init, str) and self.init == "k-means++":
                 self._n_init = 1
-            elif isinstance(self.init, str) and self.init == "random":
-                self._n_init = 10
-            elif callable(self.init):
+            elif (isinstance(self.init, str) and self.init == "random") or callable(self.init):
                 self._n_init = 10
             else:
                 self._n_init = 1
@@ -457,13 +472,14 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
             init = self._check_init_array(X, init)
         unweighted = bool(np.all(sample_weight == sample_weight[0]))
 
-        random_state = check_random_state(self.random_state)
+        random_state = check_random_state_local(self.random_state)
         device = resolve_device(self.device)
         dtype = _TORCH_DTYPES[X.dtype]
         variance = _mean_feature_variance(X)
         tol_abs = variance * self.tol
-        # σ is given in units of the mean feature standard deviation.
-        sigma_abs = self.sigma * (math.sqrt(variance) if variance > 0 else 1.0)
+        # σ is given in units of the root total variance (RMS distance of X to its mean).
+        total_variance = variance * X.shape[1]
+        sigma_abs = self.sigma * (math.sqrt(total_variance) if total_variance > 0 else 1.0)
         taus = temperature_schedule(self.tau, self.tau_min, self.anneal_rate, self.max_iter)
         data = HostData(X, device, dtype, None if unweighted else sample_weight)
 

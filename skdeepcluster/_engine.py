@@ -11,8 +11,10 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils import check_random_state
 
-__all__ = ["resolve_device", "seeded_generator", "rng_scope", "HostData"]
+__all__ = ["HostData", "check_random_state_local", "resolve_device", "rng_scope",
+           "seeded_generator"]
 
 #: Rows per chunk for full passes over the data (distances, predictions). Large enough to
 #: amortise the per-call overhead, small enough for the working set to stay in cache.
@@ -50,7 +52,8 @@ def resolve_device(device):
         if index >= n_gpus:
             warnings.warn(
                 f"device={device!r} was requested but "
-                + ("CUDA is not available" if n_gpus == 0 else f"only {n_gpus} CUDA device(s) exist")
+                + ("CUDA is not available" if n_gpus == 0
+                   else f"only {n_gpus} CUDA device(s) exist")
                 + "; falling back to the CPU.",
                 UserWarning,
                 stacklevel=3,
@@ -58,6 +61,19 @@ def resolve_device(device):
             return torch.device("cpu")
         return dev
     raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+
+
+def check_random_state_local(random_state):
+    """:func:`sklearn.utils.check_random_state` that never draws from numpy's global RNG.
+
+    ``None`` gives a fresh :class:`numpy.random.RandomState` seeded from OS entropy (instead
+    of numpy's global singleton), so that fitting with ``random_state=None`` leaves the
+    caller's global random state exactly as it was.
+    """
+    if random_state is None:
+        seed = np.random.SeedSequence().generate_state(1)[0]
+        return np.random.RandomState(seed)
+    return check_random_state(random_state)
 
 
 def seeded_generator(seed, device):
@@ -119,7 +135,10 @@ class HostData:
             self._X = X.tocsr()
             self._tensor = None
         else:
-            t = torch.from_numpy(np.ascontiguousarray(X))
+            with warnings.catch_warnings():
+                # Read-only inputs (memory maps) are fine: the tensor is never written to.
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                t = torch.from_numpy(np.ascontiguousarray(X))
             if t.dtype != dtype:
                 t = t.to(dtype)
             if device.type != "cpu" and keep_on_device:

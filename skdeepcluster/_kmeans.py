@@ -9,10 +9,10 @@ import math
 import torch
 
 __all__ = [
-    "squared_distances",
     "assign_nearest",
-    "kmeans_plusplus",
     "farthest_points",
+    "kmeans_plusplus",
+    "squared_distances",
 ]
 
 
@@ -65,8 +65,10 @@ def assign_nearest(data, centers):
 
 @torch.no_grad()
 def _min_sq_dist_to(data, centers, X_sq):
-    """``min_j ||x_i - c_j||²`` over all rows, shape (n, n_candidates) if centers is 3-D."""
-    out = torch.empty((data.n_samples, centers.shape[0]), dtype=centers.dtype, device=centers.device)
+    """Squared distances of every row to each of ``centers``, shape (n, len(centers))."""
+    out = torch.empty(
+        (data.n_samples, centers.shape[0]), dtype=centers.dtype, device=centers.device
+    )
     for start, stop, xb in data.chunks():
         out[start:stop] = squared_distances(xb, centers, X_sq[start:stop])
     return out

@@ -1,0 +1,239 @@
+"""The shared engine, the torch k-means helpers and the concrete loss."""
+
+import math
+import random
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skdeepcluster._engine import HostData, resolve_device, rng_scope, seeded_generator
+from skdeepcluster._kmeans import assign_nearest, kmeans_plusplus, squared_distances
+from skdeepcluster._losses import (
+    concrete_kmeans_center_grad,
+    concrete_kmeans_loss,
+    gumbel_noise,
+    rbf_assignment_proba,
+    straight_through_gumbel_softmax,
+)
+
+CPU = torch.device("cpu")
+
+
+# --------------------------------------------------------------------------- device
+def test_resolve_device():
+    assert resolve_device("cpu") == CPU
+    assert resolve_device("auto").type in {"cpu", "cuda"}
+    assert resolve_device(None) == resolve_device("auto")
+    with pytest.raises(ValueError, match="device='nonsense'"):
+        resolve_device("nonsense")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available")
+@pytest.mark.parametrize("name", ["cuda", "cuda:1"])
+def test_missing_cuda_warns_and_falls_back(name):
+    with pytest.warns(UserWarning, match="falling back to the CPU"):
+        assert resolve_device(name) == CPU
+    assert resolve_device("auto") == CPU
+
+
+# --------------------------------------------------------------------------- RNG
+def test_rng_scope_is_reproducible_and_leaves_global_state():
+    torch_state = torch.get_rng_state()
+    np_state = np.random.get_state()[1].copy()
+    py_state = random.getstate()
+    with rng_scope(3):
+        a = torch.rand(4)
+        np.random.rand(3)
+        random.random()
+    with rng_scope(3):
+        b = torch.rand(4)
+    assert torch.equal(a, b)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+    assert random.getstate() == py_state
+
+
+def test_seeded_generator():
+    a = torch.rand(5, generator=seeded_generator(11, CPU))
+    b = torch.rand(5, generator=seeded_generator(11, CPU))
+    assert torch.equal(a, b)
+
+
+# --------------------------------------------------------------------------- data access
+def test_hostdata_batches_cover_each_row_once():
+    X = np.arange(50, dtype=np.float32).reshape(25, 2)
+    data = HostData(X, CPU, torch.float32)
+    seen = []
+    for idx, xb in data.minibatches(7, seeded_generator(0, CPU)):
+        assert torch.equal(xb, torch.from_numpy(X)[idx])
+        seen.extend(idx.tolist())
+    assert sorted(seen) == list(range(25))
+    chunks = list(data.chunks(chunk_rows=10))
+    assert [(a, b) for a, b, _ in chunks] == [(0, 10), (10, 20), (20, 25)]
+
+
+def test_hostdata_does_not_copy_dense_input():
+    X = np.zeros((10, 3), dtype=np.float32)
+    data = HostData(X, CPU, torch.float32)
+    X[0, 0] = 5.0
+    assert data.rows(torch.tensor([0]))[0, 0] == 5.0
+
+
+def test_hostdata_sparse_rows():
+    X = sp.random(20, 5, density=0.3, format="csr", random_state=0, dtype=np.float64)
+    data = HostData(X, CPU, torch.float64)
+    idx = torch.tensor([3, 0, 7])
+    np.testing.assert_array_equal(data.rows(idx).numpy(), X[[3, 0, 7]].toarray())
+
+
+# --------------------------------------------------------------------------- k-means helpers
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 6), st.integers(1, 5), st.integers(0, 10_000))
+def test_squared_distances_match_brute_force(n, k, d, seed):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g, dtype=torch.float64) * 10
+    C = torch.randn(k, d, generator=g, dtype=torch.float64) * 10
+    D = squared_distances(X, C)
+    brute = ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1)
+    torch.testing.assert_close(D, brute, rtol=1e-9, atol=1e-9)
+    assert (D >= 0).all()
+
+
+def test_kmeans_plusplus_picks_distinct_rows_and_is_seeded():
+    X = np.random.RandomState(0).randn(200, 3)
+    data = HostData(X, CPU, torch.float64)
+    centers, idx = kmeans_plusplus(data, 8, seeded_generator(1, CPU))
+    assert len(set(idx.tolist())) == 8
+    np.testing.assert_array_equal(centers.numpy(), X[idx.numpy()])
+    _, idx2 = kmeans_plusplus(data, 8, seeded_generator(1, CPU))
+    assert torch.equal(idx, idx2)
+
+
+def test_kmeans_plusplus_spreads_over_separated_groups():
+    # Three tight, far apart groups: k-means++ must seed one centre in each.
+    X = np.vstack([np.random.RandomState(s).randn(50, 2) * 0.01 + 100 * s for s in range(3)])
+    data = HostData(X, CPU, torch.float64)
+    for seed in range(5):
+        _, idx = kmeans_plusplus(data, 3, seeded_generator(seed, CPU))
+        assert sorted((idx // 50).tolist()) == [0, 1, 2]
+
+
+def test_kmeans_plusplus_respects_zero_weights():
+    X = np.arange(20.0).reshape(10, 2)
+    w = np.zeros(10)
+    w[[2, 5, 7]] = 1.0
+    data = HostData(X, CPU, torch.float64, sample_weight=w)
+    _, idx = kmeans_plusplus(data, 3, seeded_generator(0, CPU))
+    assert sorted(idx.tolist()) == [2, 5, 7]
+
+
+def test_assign_nearest():
+    X = np.array([[0.0], [0.9], [2.1], [3.0]])
+    data = HostData(X, CPU, torch.float64)
+    labels, dist = assign_nearest(data, torch.tensor([[0.0], [3.0]], dtype=torch.float64))
+    assert labels.tolist() == [0, 0, 1, 1]
+    torch.testing.assert_close(dist, torch.tensor([0.0, 0.81, 0.81, 0.0], dtype=torch.float64))
+
+
+# --------------------------------------------------------------------------- losses
+def test_gumbel_noise_is_finite_and_standard():
+    g = seeded_generator(0, CPU)
+    G = gumbel_noise((200_000,), g, CPU, torch.float32)
+    assert torch.isfinite(G).all()
+    # Standard Gumbel: mean = Euler-Mascheroni constant, variance = π²/6.
+    assert float(G.mean()) == pytest.approx(0.5772, abs=0.01)
+    assert float(G.var()) == pytest.approx(math.pi**2 / 6, rel=0.02)
+
+
+def test_straight_through_is_one_hot_forward_soft_backward():
+    g = seeded_generator(0, CPU)
+    logits = torch.randn(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    noise = gumbel_noise((6, 4), g, CPU, torch.float64)
+    h, index = straight_through_gumbel_softmax(logits, 0.5, noise)
+    assert torch.equal(h.detach(), torch.nn.functional.one_hot(index, 4).to(h.dtype))
+    assert torch.equal(index, (logits + noise).argmax(1))
+    weights = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    (grad_st,) = torch.autograd.grad((h * weights).sum(), logits)
+    soft = torch.softmax((logits + noise) / 0.5, dim=1)
+    (grad_soft,) = torch.autograd.grad((soft * weights).sum(), logits)
+    torch.testing.assert_close(grad_st, grad_soft)
+
+
+def test_gumbel_max_samples_follow_softmax():
+    g = seeded_generator(0, CPU)
+    logits = torch.log(torch.tensor([[0.2, 0.5, 0.3]], dtype=torch.float64)).expand(40_000, 3)
+    _, index = straight_through_gumbel_softmax(
+        logits, 1.0, gumbel_noise((40_000, 3), g, CPU, torch.float64)
+    )
+    freq = torch.bincount(index, minlength=3).double() / 40_000
+    torch.testing.assert_close(freq, torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64),
+                               atol=0.01, rtol=0)
+
+
+def test_concrete_loss_forward_value_is_kmeans_loss_of_the_sample():
+    Z = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 3.0]], dtype=torch.float64)
+    C = torch.tensor([[0.0, 0.0], [4.0, 3.0]], dtype=torch.float64)
+    noise = torch.zeros(3, 2, dtype=torch.float64)
+    loss, index = concrete_kmeans_loss(Z, C, tau=1.0, sigma=1.0, noise=noise)
+    # Nearest centres: 0 (d²=0), 0 (16) vs 1 (9) -> 1, 0 (9) vs 1 (16) -> 0.
+    assert index.tolist() == [0, 1, 0]
+    assert float(loss) == pytest.approx(0.0 + 9.0 + 9.0)
+    w = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+    loss_w, _ = concrete_kmeans_loss(Z, C, tau=1.0, sigma=1.0, noise=noise, sample_weight=w)
+    assert float(loss_w) == pytest.approx(18.0 + 4.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 5),
+    st.integers(1, 4),
+    st.sampled_from([0.0, 0.3, 1.0, 5.0]),
+    st.sampled_from([0.1, 1.0, 3.0]),
+    st.booleans(),
+    st.integers(0, 10_000),
+)
+def test_closed_form_gradient_equals_autograd(n, k, d, sigma, tau, weighted, seed):
+    g = torch.Generator().manual_seed(seed)
+    Z = torch.randn(n, d, generator=g, dtype=torch.float64) * 2
+    C = torch.randn(k, d, generator=g, dtype=torch.float64).requires_grad_(True)
+    noise = gumbel_noise((n, k), g, CPU, torch.float64)
+    w = torch.rand(n, generator=g, dtype=torch.float64) if weighted else None
+    loss, index = concrete_kmeans_loss(Z, C, tau, sigma, noise, w)
+    (grad,) = torch.autograd.grad(loss, C)
+    loss2, index2, grad2 = concrete_kmeans_center_grad(Z, C.detach(), tau, sigma, noise, w)
+    assert torch.equal(index, index2)
+    torch.testing.assert_close(loss2, loss.detach(), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(grad2, grad, rtol=1e-7, atol=1e-7)
+
+
+def test_sigma_zero_limit_is_the_lloyd_gradient():
+    Z = torch.tensor([[0.0], [1.0], [9.0], [11.0]], dtype=torch.float64)
+    C = torch.tensor([[0.0], [10.0]], dtype=torch.float64)
+    _, index, grad = concrete_kmeans_center_grad(Z, C, 1.0, 0.0, None)
+    assert index.tolist() == [0, 0, 1, 1]
+    # -2 Σ_{i in k} (z_i - μ_k)
+    torch.testing.assert_close(grad, torch.tensor([[-2.0], [0.0]], dtype=torch.float64))
+
+
+def test_rbf_assignment_proba_rows_sum_to_one():
+    Z = torch.randn(10, 3, dtype=torch.float64)
+    C = torch.randn(4, 3, dtype=torch.float64)
+    P = rbf_assignment_proba(Z, C, 0.7)
+    torch.testing.assert_close(P.sum(1), torch.ones(10, dtype=torch.float64))
+    assert torch.equal(P.argmax(1), squared_distances(Z, C).argmin(1))
+
+
+def test_no_warnings_for_readonly_memmap(tmp_path):
+    X = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=(8, 2))
+    X[:] = 1.0
+    X.flush()
+    ro = np.load(tmp_path / "x.npy", mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        HostData(ro, CPU, torch.float32)

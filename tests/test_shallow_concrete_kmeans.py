@@ -1,0 +1,358 @@
+"""ShallowConcreteKMeans: exact cases, KMeans parity, sklearn plumbing and bad input."""
+
+import pickle
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score, euclidean_distances
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skdeepcluster import ShallowConcreteKMeans
+from skdeepcluster._concrete import AUTO_ANNEAL_EPOCHS, temperature_schedule
+from skdeepcluster.metrics import accuracy_scorer, cluster_accuracy
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+SIX_POINTS = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]], dtype=float)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=600, n_features=5, centers=4, cluster_std=1.0, random_state=1)
+    return X, y
+
+
+# --------------------------------------------------------------------------- exact cases
+def test_six_points_exact():
+    km = ShallowConcreteKMeans(n_clusters=2, random_state=0).fit(SIX_POINTS)
+    centers = km.cluster_centers_[np.argsort(km.cluster_centers_[:, 0])]
+    np.testing.assert_allclose(centers, [[1.0, 2.0], [10.0, 2.0]], atol=1e-12)
+    assert km.inertia_ == pytest.approx(16.0)
+    assert km.labels_[0] == km.labels_[1] == km.labels_[2] != km.labels_[3]
+    assert km.labels_[3] == km.labels_[4] == km.labels_[5]
+    assert km.score(SIX_POINTS) == pytest.approx(-16.0)
+    # transform: Euclidean (not squared) distances to the centres.
+    expected = euclidean_distances(SIX_POINTS, km.cluster_centers_)
+    np.testing.assert_allclose(km.transform(SIX_POINTS), expected)
+
+
+def test_sample_weight_gives_weighted_means():
+    X = np.array([[0.0], [2.0], [10.0], [12.0]])
+    init = np.array([[1.0], [11.0]])
+    km = ShallowConcreteKMeans(n_clusters=2, init=init, random_state=0)
+    km.fit(X, sample_weight=[3.0, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(np.sort(km.cluster_centers_.ravel()), [0.5, 11.0], atol=1e-12)
+    # 3 * 0.5² + 1.5² + 1 + 1
+    assert km.inertia_ == pytest.approx(5.0)
+    assert km.score(X, sample_weight=[3.0, 1.0, 1.0, 1.0]) == pytest.approx(-5.0)
+
+
+def test_zero_weight_outlier_is_ignored():
+    X = np.array([[0.0], [1.0], [10.0], [11.0], [1000.0]])
+    w = [1.0, 1.0, 1.0, 1.0, 0.0]
+    km = ShallowConcreteKMeans(n_clusters=2, n_init=3, random_state=0).fit(X, sample_weight=w)
+    np.testing.assert_allclose(np.sort(km.cluster_centers_.ravel()), [0.5, 10.5], atol=1e-9)
+
+
+def test_integer_weights_match_repeated_samples(blobs):
+    X, _ = blobs
+    w = np.random.RandomState(0).randint(1, 4, size=X.shape[0])
+    weighted = ShallowConcreteKMeans(n_clusters=4, n_init=3, random_state=0).fit(X, sample_weight=w)
+    repeated = ShallowConcreteKMeans(n_clusters=4, n_init=3, random_state=0).fit(np.repeat(X, w, 0))
+    assert weighted.inertia_ == pytest.approx(repeated.inertia_, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- KMeans parity
+def _kmeans_script(Estimator, X):
+    """A script written for sklearn.cluster.KMeans: the calls and attributes it uses."""
+    est = Estimator(n_clusters=4, init="k-means++", n_init=5, max_iter=300, tol=1e-4,
+                    random_state=0)
+    labels = est.fit_predict(X)
+    dist = est.fit(X).transform(X)
+    return {
+        "labels": labels,
+        "labels_": est.labels_,
+        "centers": est.cluster_centers_,
+        "inertia": est.inertia_,
+        "n_iter": est.n_iter_,
+        "predict": est.predict(X[:50]),
+        "transform": dist,
+        "fit_transform": est.fit_transform(X),
+        "score": est.score(X),
+        "names": est.get_feature_names_out(),
+        "n_features_in": est.n_features_in_,
+    }
+
+
+def test_swapping_kmeans_for_shallow_concrete_kmeans(blobs):
+    X, y = blobs
+    ref = _kmeans_script(KMeans, X)
+    ours = _kmeans_script(ShallowConcreteKMeans, X)
+    assert adjusted_rand_score(ref["labels"], ours["labels"]) == 1.0
+    np.testing.assert_array_equal(ours["labels"], ours["labels_"])
+    assert ours["inertia"] == pytest.approx(ref["inertia"], rel=1e-6)
+    assert ours["score"] == pytest.approx(ref["score"], rel=1e-6)
+    assert ours["centers"].shape == ref["centers"].shape
+    # Same centres up to the order of the clusters.
+    order = [np.argmin(((ref["centers"] - c) ** 2).sum(1)) for c in ours["centers"]]
+    np.testing.assert_allclose(ours["centers"], ref["centers"][order], atol=1e-6)
+    np.testing.assert_allclose(ours["transform"], ref["transform"][:, order], atol=1e-5)
+    np.testing.assert_allclose(ours["fit_transform"], ours["transform"], atol=1e-6)
+    assert adjusted_rand_score(ref["predict"], ours["predict"]) == 1.0
+    assert isinstance(ours["n_iter"], int) and 1 <= ours["n_iter"] <= 300
+    assert ours["n_features_in"] == ref["n_features_in"] == X.shape[1]
+    assert list(ours["names"]) == [f"shallowconcretekmeans{i}" for i in range(4)]
+    assert ours["labels"].dtype == ref["labels"].dtype
+    assert cluster_accuracy(y, ours["labels"]) == 1.0
+
+
+def test_same_constructor_defaults_as_kmeans():
+    ours = ShallowConcreteKMeans().get_params()
+    for name, value in KMeans().get_params().items():
+        if name == "algorithm":
+            continue
+        assert ours[name] == value, name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_preserved(blobs, dtype):
+    X = blobs[0].astype(dtype)
+    km = ShallowConcreteKMeans(n_clusters=4, random_state=0).fit(X)
+    assert km.cluster_centers_.dtype == dtype
+    assert km.transform(X).dtype == dtype
+    assert isinstance(km.inertia_, float)
+
+
+def test_sparse_csr_matches_dense(blobs):
+    X = np.abs(blobs[0])
+    X[X < 2] = 0.0
+    dense = ShallowConcreteKMeans(n_clusters=4, n_init=2, random_state=0).fit(X)
+    sparse = ShallowConcreteKMeans(n_clusters=4, n_init=2, random_state=0).fit(sp.csr_matrix(X))
+    assert adjusted_rand_score(dense.labels_, sparse.labels_) == 1.0
+    assert sparse.inertia_ == pytest.approx(dense.inertia_, rel=1e-6)
+    np.testing.assert_allclose(sparse.transform(sp.csr_matrix(X)), dense.transform(X), atol=1e-6)
+
+
+def test_feature_names_in_from_dataframe(blobs):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(blobs[0], columns=[f"f{i}" for i in range(blobs[0].shape[1])])
+    km = ShallowConcreteKMeans(n_clusters=4, random_state=0).fit(df)
+    assert list(km.feature_names_in_) == list(df.columns)
+
+
+def test_init_options(blobs):
+    X, _ = blobs
+    for init in ["k-means++", "random", X[:4].copy(),
+                 lambda X, k, random_state: X[random_state.choice(len(X), k, replace=False)]]:
+        km = ShallowConcreteKMeans(n_clusters=4, init=init, n_init=2 if callable(init) else 1,
+                                   random_state=0).fit(X)
+        assert np.isfinite(km.cluster_centers_).all()
+        assert len(np.unique(km.labels_)) == 4
+
+
+def test_explicit_init_with_n_init_warns(blobs):
+    X, _ = blobs
+    with pytest.warns(RuntimeWarning, match="performing only one init"):
+        ShallowConcreteKMeans(n_clusters=4, init=X[:4], n_init=3).fit(X)
+
+
+def test_n_init_auto_matches_kmeans_rule(blobs):
+    X, _ = blobs
+    assert ShallowConcreteKMeans(n_clusters=2, random_state=0).fit(X)._n_init == 1
+    assert ShallowConcreteKMeans(n_clusters=2, init="random", max_iter=3,
+                                 random_state=0).fit(X)._n_init == 10
+
+
+def test_scale_equivariance(blobs):
+    """σ and tol are relative to the data's spread: scaling X scales the centres."""
+    X, _ = blobs
+    a = ShallowConcreteKMeans(n_clusters=4, random_state=3).fit(X)
+    b = ShallowConcreteKMeans(n_clusters=4, random_state=3).fit(1000.0 * X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_allclose(1000.0 * a.cluster_centers_, b.cluster_centers_, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- training details
+def test_temperature_schedule():
+    taus = temperature_schedule(1.0, 0.1, "auto", 300)
+    assert len(taus) == AUTO_ANNEAL_EPOCHS
+    assert taus[0] == 1.0 and taus[-1] == pytest.approx(0.1 * 10 ** (1 / AUTO_ANNEAL_EPOCHS))
+    assert all(a > b for a, b in zip(taus, taus[1:]))
+    assert temperature_schedule(0.5, 0.1, 0.0, 300) == [0.5] * AUTO_ANNEAL_EPOCHS
+    assert len(temperature_schedule(1.0, 0.1, "auto", 6)) == 3  # capped at max_iter // 2
+    fixed = temperature_schedule(1.0, 0.1, 1.0, 300)
+    assert fixed[-1] == 0.1 and fixed[-2] > 0.1
+
+
+def test_history_and_phases(blobs):
+    X, _ = blobs
+    km = ShallowConcreteKMeans(n_clusters=4, random_state=0).fit(X)
+    assert len(km.history_) == km.n_iter_
+    phases = [h["phase"] for h in km.history_]
+    assert phases[0] == "concrete" and phases[-1] == "refine"
+    assert phases == sorted(phases)  # all concrete epochs come before the refinement
+    last = km.history_[-1]
+    assert last["center_shift"] <= 1e-4 * np.var(X, axis=0).mean()
+    assert set(last) >= {"epoch", "loss", "center_shift", "tau", "n_relocated", "seconds"}
+
+
+def test_refinement_reaches_a_lloyd_fixed_point(blobs):
+    X, _ = blobs
+    km = ShallowConcreteKMeans(n_clusters=4, n_init=1, tol=0, max_iter=100, random_state=0).fit(X)
+    means = np.array([X[km.labels_ == k].mean(axis=0) for k in range(4)])
+    np.testing.assert_allclose(km.cluster_centers_, means, atol=1e-10)
+
+
+def test_verbose(blobs, capsys):
+    X, _ = blobs
+    ShallowConcreteKMeans(n_clusters=4, random_state=0, verbose=0).fit(X)
+    assert capsys.readouterr().out == ""
+    ShallowConcreteKMeans(n_clusters=4, random_state=0, verbose=1).fit(X)
+    out = capsys.readouterr().out
+    assert "Epoch 1," in out and "Converged" in out
+
+
+def test_empty_cluster_is_relocated_without_warning():
+    X, _ = make_blobs(n_samples=300, n_features=2, centers=3, random_state=0)
+    init = np.vstack([X[:2], [[1e6, 1e6]]])  # the third centre is never chosen at first
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        km = ShallowConcreteKMeans(n_clusters=3, init=init, random_state=0).fit(X)
+    assert np.isfinite(km.cluster_centers_).all()
+    assert len(np.unique(km.labels_)) == 3
+    assert any(h["n_relocated"] > 0 for h in km.history_)
+
+
+def test_duplicate_points_warn_and_never_nan():
+    X = np.array([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 5)
+    with pytest.warns(ConvergenceWarning, match=r"Number of distinct clusters \(2\)"):
+        km = ShallowConcreteKMeans(n_clusters=3, random_state=0).fit(X)
+    assert np.isfinite(km.cluster_centers_).all()
+    assert np.isfinite(km.inertia_) and km.inertia_ == pytest.approx(0.0)
+
+
+# --------------------------------------------------------------------------- reproducibility
+def test_same_random_state_same_result(blobs):
+    X, _ = blobs
+    a = ShallowConcreteKMeans(n_clusters=4, n_init=2, random_state=7).fit(X)
+    b = ShallowConcreteKMeans(n_clusters=4, n_init=2, random_state=7).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    c = ShallowConcreteKMeans(n_clusters=4, init="random", random_state=np.random.RandomState(7))
+    d = ShallowConcreteKMeans(n_clusters=4, init="random", random_state=np.random.RandomState(8))
+    assert c.fit(X).history_[0]["loss"] != d.fit(X).history_[0]["loss"]
+
+
+def test_global_rng_untouched(blobs):
+    X, _ = blobs
+    torch_state = torch.get_rng_state()
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    ShallowConcreteKMeans(n_clusters=4, n_init=2, random_state=0).fit(X)
+    ShallowConcreteKMeans(n_clusters=4, n_init=2, random_state=None).fit(X)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert np.array_equal(np.random.get_state()[1], np_state[1])
+    assert random.getstate() == py_state
+
+
+def test_pickle_round_trip(blobs):
+    X, _ = blobs
+    km = ShallowConcreteKMeans(n_clusters=4, random_state=0).fit(X)
+    loaded = pickle.loads(pickle.dumps(km))
+    np.testing.assert_array_equal(loaded.predict(X), km.predict(X))
+
+
+# --------------------------------------------------------------------------- sklearn tools
+def test_pipeline_and_grid_search_over_tau(blobs):
+    X, y = blobs
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("km", ShallowConcreteKMeans(n_clusters=4, random_state=0))])
+    assert cluster_accuracy(y, pipe.fit_predict(X)) == 1.0
+    search = GridSearchCV(pipe, {"km__tau": [0.5, 2.0], "km__sigma": [0.1, 0.5]},
+                          scoring=accuracy_scorer, cv=3)
+    search.fit(X, y)
+    assert search.best_score_ == 1.0
+    assert set(search.cv_results_["param_km__tau"]) == {0.5, 2.0}
+    assert cluster_accuracy(y, search.predict(X)) == 1.0
+
+
+def test_device_cuda_falls_back_to_cpu(blobs):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available")
+    X, _ = blobs
+    with pytest.warns(UserWarning, match="falling back to the CPU"):
+        km = ShallowConcreteKMeans(n_clusters=4, device="cuda", random_state=0).fit(X)
+    ref = ShallowConcreteKMeans(n_clusters=4, device="cpu", random_state=0).fit(X)
+    np.testing.assert_array_equal(km.labels_, ref.labels_)
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail loudly if training starts: errors must come before it."""
+
+    def _run(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(ShallowConcreteKMeans, "_run", _run)
+
+
+@pytest.mark.parametrize(
+    "X, params, match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 1.0], [2.0, 2.0]]), {}, "NaN"),
+        (np.array([[0.0, np.inf], [1.0, 1.0], [2.0, 2.0]]), {}, "infinity"),
+        (np.array([[1.0, 2.0]]), {}, r"n_samples=1 should be >= n_clusters=2"),
+        (np.ones((3, 2)), {"n_clusters": 5}, r"n_samples=3 should be >= n_clusters=5"),
+        (np.arange(6.0), {}, "Expected 2D array"),
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), {}, "could not convert|numeric"),
+        (np.ones((4, 2)), {"init": np.ones((3, 2))}, "does not match the number of clusters 2"),
+        (np.ones((4, 2)), {"init": np.ones((2, 3))}, "does not match the number of features"),
+        (np.ones((4, 2)), {"init": np.array([[0.0, np.nan], [1.0, 1.0]])}, "NaN"),
+        (np.ones((4, 2)), {"tau": 0.0}, "'tau' parameter"),
+        (np.ones((4, 2)), {"tau": -1.0}, "'tau' parameter"),
+        (np.ones((4, 2)), {"tau": 0.05}, "tau_min=0.1 should be <= tau=0.05"),
+        (np.ones((4, 2)), {"n_clusters": 0}, "'n_clusters' parameter"),
+        (np.ones((4, 2)), {"sigma": 0.0}, "'sigma' parameter"),
+        (np.ones((4, 2)), {"batch_size": 0}, "'batch_size' parameter"),
+        (np.ones((4, 2)), {"device": "tpu"}, "device='tpu'"),
+    ],
+)
+def test_bad_input_raises_before_training(no_training, X, params, match):
+    params = {"n_clusters": 2, **params}
+    with pytest.raises(ValueError, match=match):
+        ShallowConcreteKMeans(**params).fit(X)
+
+
+def test_one_feature_is_fine():
+    X = np.array([[0.0], [0.1], [5.0], [5.1]])
+    km = ShallowConcreteKMeans(n_clusters=2, random_state=0).fit(X)
+    np.testing.assert_allclose(np.sort(km.cluster_centers_.ravel()), [0.05, 5.05])
+
+
+def test_predict_checks_number_of_features(blobs):
+    X, _ = blobs
+    km = ShallowConcreteKMeans(n_clusters=4, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        km.predict(X[:, :3])
+
+
+# --------------------------------------------------------------------------- real data
+@pytest.mark.skipif(not (DATA_DIR / "pendigits.npz").exists(), reason="shared data not available")
+def test_pendigits_inertia_and_acc_match_kmeans():
+    d = np.load(DATA_DIR / "pendigits.npz")
+    X, y = StandardScaler().fit_transform(d["X"].astype(np.float64)), d["y"]
+    ref = KMeans(n_clusters=10, n_init=3, random_state=0).fit(X)
+    ours = ShallowConcreteKMeans(n_clusters=10, n_init=3, random_state=0).fit(X)
+    assert ours.inertia_ <= 1.005 * ref.inertia_
+    assert cluster_accuracy(y, ours.labels_) >= 0.62  # sklearn: 0.68 (MANIFEST.md, raw X)
