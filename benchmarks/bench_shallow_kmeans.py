@@ -115,6 +115,7 @@ def environment_header(args):
     lines.append(f"- code under test: {code_fingerprint()}")
     lines.append(f"- torch.get_num_threads(): {torch.get_num_threads()}")
     lines.append(f"- os.cpu_count(): {os.cpu_count()}")
+    lines.append(f"- load average at start (1/5/15 min): {load_average()}")
     for var in ENV_VARS:
         value = os.environ.get(var)
         lines.append(f"- {var}: {'unset' if value is None else repr(value)}")
@@ -167,6 +168,13 @@ def code_fingerprint():
         pass
     parts.append(f"sha256(skdeepcluster/**/*.py) {digest.hexdigest()[:16]}")
     return ", ".join(parts)
+
+
+def load_average():
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:  # pragma: no cover - not available on this platform
+        return "n/a"
 
 
 def command_line():
@@ -456,7 +464,8 @@ def main(argv=None):
         print(text, flush=True)
         sections.append(text)
 
-    footer = f"Total benchmark time: {time.perf_counter() - t0:.0f} s"
+    footer = (f"Total benchmark time: {time.perf_counter() - t0:.0f} s; load average at end "
+              f"(1/5/15 min): {load_average()}")
     print(footer, flush=True)
     sections.append(footer)
     if args.output:

@@ -25,7 +25,7 @@ from sklearn.utils.validation import (
 )
 
 from ._engine import HostData, check_random_state_local, resolve_device, seeded_generator
-from ._kmeans import assign_nearest, farthest_points, kmeans_plusplus
+from ._kmeans import assign_nearest, farthest_points, kmeans_plusplus, squared_distances
 from ._losses import concrete_kmeans_center_grad, gumbel_noise
 
 __all__ = ["ShallowConcreteKMeans"]
@@ -465,12 +465,16 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
             order="C",
             accept_large_sparse=False,
         )
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        if not sample_weight.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum.")
         self._check_params_vs_input(X)
         init = self.init
         if _is_arraylike_not_scalar(init):
             init = self._check_init_array(X, init)
-        unweighted = bool(np.all(sample_weight == sample_weight[0]))
+        unweighted = bool(np.all(sample_weight == 1))
 
         random_state = check_random_state_local(self.random_state)
         device = resolve_device(self.device)
@@ -582,8 +586,6 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         data = HostData(X, torch.device("cpu"), dtype)
         centers = torch.as_tensor(self.cluster_centers_, dtype=dtype)
         out = torch.empty((X.shape[0], self.n_clusters), dtype=dtype)
-        from ._kmeans import squared_distances
-
         with torch.no_grad():
             for start, stop, xb in data.chunks():
                 out[start:stop] = squared_distances(xb, centers).sqrt_()

@@ -17,16 +17,14 @@ __all__ = [
 
 
 def gumbel_noise(shape, generator, device, dtype):
-    """Standard Gumbel noise ``-log(-log U)`` drawn with ``generator``.
+    """Standard Gumbel noise ``G = -log E``, ``E ~ Exp(1)`` (equivalently ``-log(-log U)``).
 
-    ``U`` is clamped to ``[eps, 1 - eps]`` with ``eps`` the machine epsilon of ``dtype`` so the
-    double logarithm is always finite (``torch.nn.functional.gumbel_softmax`` cannot take a
-    generator and has produced NaNs on CUDA, see METHODS.md §3.5).
+    Drawn with ``generator``; ``E`` is clamped to the smallest normal number of ``dtype`` so
+    ``G`` is always finite (``torch.nn.functional.gumbel_softmax`` cannot take a generator and
+    has produced NaNs on CUDA, see METHODS.md §3.5).
     """
-    eps = torch.finfo(dtype).eps
-    u = torch.rand(shape, generator=generator, device=device, dtype=dtype)
-    u.clamp_(eps, 1.0 - eps)
-    return u.log_().neg_().log_().neg_()
+    e = torch.empty(shape, device=device, dtype=dtype).exponential_(generator=generator)
+    return e.clamp_(min=torch.finfo(dtype).tiny).log_().neg_()
 
 
 def straight_through_gumbel_softmax(logits, tau, noise):
@@ -118,24 +116,25 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise, sample_weight=Non
     """
     cross = Z @ centers.T
     c_sq = (centers * centers).sum(dim=1)
-    z_sq = (Z * Z).sum(dim=1)
-    if sigma == 0:
-        D = (c_sq - 2.0 * cross).add_(z_sq.unsqueeze(1))
-        index = D.argmin(dim=1)
-        W = torch.zeros_like(D)
-    else:
-        # perturbed logits ℓ + G, ℓ = -D / σ²
-        inv_s2 = 1.0 / (sigma * sigma)
-        pert = (cross * (2.0 * inv_s2)).sub_(c_sq * inv_s2).sub_((z_sq * inv_s2).unsqueeze(1))
-        pert += noise
-        index = pert.argmax(dim=1)
-        h = torch.softmax(pert.div_(tau), dim=1)
-        # g_ij = -2 r_i·μ_j = -2 (z_i·μ_j - μ_{k_i}·μ_j)
-        g = (centers @ centers.T)[index].sub_(cross).mul_(2.0)
-        a = h * (g - (h * g).sum(dim=1, keepdim=True))
-        W = a.mul_(2.0 * inv_s2 / tau)
     rows = torch.arange(Z.shape[0], device=Z.device)
-    W[rows, index] -= 2.0
+    if sigma == 0:
+        # argmin_k ||z - μ_k||² = argmax_k (2 z·μ_k - ||μ_k||²)
+        index = torch.sub(cross, c_sq, alpha=0.5).argmax(dim=1)
+        W = torch.zeros_like(cross)
+        W[rows, index] = -2.0
+    else:
+        # Perturbed logits ℓ + G with ℓ = -D / σ², dropping -||z||²/σ², constant per row
+        # (softmax and argmax do not see it).
+        inv_s2 = 1.0 / (sigma * sigma)
+        pert = torch.sub(cross, c_sq, alpha=0.5).mul_(2.0 * inv_s2).add_(noise)
+        index = pert.argmax(dim=1)
+        h = torch.softmax(pert.mul_(1.0 / tau), dim=1)
+        # g_ij / 2 = -r_i·μ_j = μ_{k_i}·μ_j - z_i·μ_j
+        g = (centers @ centers.T)[index].sub_(cross)
+        hg = (h * g).sum(dim=1, keepdim=True)
+        W = g.sub_(hg).mul_(h).mul_(4.0 * inv_s2 / tau)
+        W[rows, index] -= 2.0
+    z_sq = (Z * Z).sum(dim=1)
     residual_sq = (z_sq - 2.0 * cross[rows, index] + c_sq[index]).clamp_(min=0.0)
     if sample_weight is not None:
         W.mul_(sample_weight.unsqueeze(1))

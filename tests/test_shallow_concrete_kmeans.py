@@ -57,6 +57,26 @@ def test_sample_weight_gives_weighted_means():
     assert km.score(X, sample_weight=[3.0, 1.0, 1.0, 1.0]) == pytest.approx(-5.0)
 
 
+def test_uniform_weights_scale_the_inertia(blobs):
+    X, _ = blobs
+    plain = ShallowConcreteKMeans(n_clusters=4, random_state=0).fit(X)
+    doubled = ShallowConcreteKMeans(n_clusters=4, random_state=0).fit(
+        X, sample_weight=np.full(X.shape[0], 2.0)
+    )
+    assert doubled.inertia_ == pytest.approx(2.0 * plain.inertia_, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [([1.0, -1.0, 1.0, 1.0], "Negative values"), ([0.0] * 4, "non-zero"),
+     ([1.0, 1.0], "shape")],
+)
+def test_bad_sample_weight(weights, match):
+    X = np.arange(8.0).reshape(4, 2)
+    with pytest.raises(ValueError, match=match):
+        ShallowConcreteKMeans(n_clusters=2).fit(X, sample_weight=weights)
+
+
 def test_zero_weight_outlier_is_ignored():
     X = np.array([[0.0], [1.0], [10.0], [11.0], [1000.0]])
     w = [1.0, 1.0, 1.0, 1.0, 0.0]
