@@ -33,13 +33,18 @@ __all__ = ["ShallowConcreteKMeans"]
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
-def _mean_feature_variance(X):
-    """Mean of the per-feature variances (the scale of scikit-learn's k-means tolerance)."""
+def _mean_and_variance(X):
+    """Per-feature mean and the mean of the per-feature variances of ``X``.
+
+    The mean variance scales scikit-learn's k-means tolerance; the mean is the offset that
+    centres the data for precise float32 distances.
+    """
     if sp.issparse(X):
-        variances = mean_variance_axis(X, axis=0)[1]
-    else:
-        variances = np.var(X, axis=0)
-    return float(np.mean(variances))
+        mean, variances = mean_variance_axis(X, axis=0)
+        return mean, float(np.mean(variances))
+    t = torch.from_numpy(X) if X.flags.writeable else torch.from_numpy(X.copy())
+    variances, mean = torch.var_mean(t, dim=0, correction=0)
+    return mean.numpy(), float(variances.double().mean())
 
 
 #: Length of the concrete phase with ``anneal_rate='auto'`` (capped at ``max_iter // 2``).
@@ -347,7 +352,8 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
             centers = self._check_init_array(X, init(X, self.n_clusters, random_state=random_state))
         else:
             centers = init
-        return torch.as_tensor(np.array(centers), dtype=data.dtype, device=data.device)
+        centers = torch.as_tensor(np.array(centers), dtype=data.dtype, device=data.device)
+        return centers if data.offset is None else centers - data.offset
 
     @torch.no_grad()
     def _run(self, data, centers, tol_abs, sigma_abs, taus, generator):
@@ -385,7 +391,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 wb = data.weights(idx)
                 noise = None
                 if concrete:
-                    noise = gumbel_noise((xb.shape[0], K), generator, device, dtype)
+                    noise = gumbel_noise((K, xb.shape[0]), generator, device, dtype)
                 loss, index, grad = concrete_kmeans_center_grad(
                     xb, centers, tau_t, sigma_t, noise, wb
                 )
@@ -479,13 +485,14 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         random_state = check_random_state_local(self.random_state)
         device = resolve_device(self.device)
         dtype = _TORCH_DTYPES[X.dtype]
-        variance = _mean_feature_variance(X)
+        mean, variance = _mean_and_variance(X)
         tol_abs = variance * self.tol
         # σ is given in units of the root total variance (RMS distance of X to its mean).
         total_variance = variance * X.shape[1]
         sigma_abs = self.sigma * (math.sqrt(total_variance) if total_variance > 0 else 1.0)
         taus = temperature_schedule(self.tau, self.tau_min, self.anneal_rate, self.max_iter)
-        data = HostData(X, device, dtype, None if unweighted else sample_weight)
+        # Train on centred data (precise float32 distances); centres are shifted back at the end.
+        data = HostData(X, device, dtype, None if unweighted else sample_weight, offset=mean)
 
         best = None
         for _ in range(self._n_init):
@@ -510,7 +517,8 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        self.cluster_centers_ = centers.detach().cpu().numpy().astype(X.dtype, copy=False)
+        centers = centers + data.offset
+        self.cluster_centers_ = centers.cpu().numpy().astype(X.dtype, copy=False)
         self.labels_ = labels
         self.inertia_ = inertia
         self.n_iter_ = n_iter
@@ -530,9 +538,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
 
     def _labels_distances(self, X):
         """Nearest-centre labels and squared distances of validated ``X``, on the CPU."""
-        dtype = _TORCH_DTYPES[X.dtype]
-        data = HostData(X, torch.device("cpu"), dtype)
-        centers = torch.as_tensor(self.cluster_centers_, dtype=dtype)
+        data, centers = self._centred(X)
         labels, dist = assign_nearest(data, centers)
         return labels.numpy().astype(np.int32), dist.numpy()
 
@@ -581,10 +587,16 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         X = self._check_test_data(X)
         return self._transform(X)
 
+    def _centred(self, X):
+        """``X`` and the centres, both shifted by the centres' mean (precise float32 distances)."""
+        dtype = _TORCH_DTYPES[X.dtype]
+        centers = torch.as_tensor(self.cluster_centers_, dtype=dtype)
+        shift = centers.mean(dim=0)
+        return HostData(X, torch.device("cpu"), dtype, offset=shift), centers - shift
+
     def _transform(self, X):
         dtype = _TORCH_DTYPES[X.dtype]
-        data = HostData(X, torch.device("cpu"), dtype)
-        centers = torch.as_tensor(self.cluster_centers_, dtype=dtype)
+        data, centers = self._centred(X)
         out = torch.empty((X.shape[0], self.n_clusters), dtype=dtype)
         with torch.no_grad():
             for start, stop, xb in data.chunks():

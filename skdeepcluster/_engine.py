@@ -124,9 +124,13 @@ class HostData:
     dtype : torch.dtype
     sample_weight : ndarray of shape (n_samples,) or None
     keep_on_device : bool, default=True
+    offset : array-like of shape (n_features,) or None
+        Subtracted from every row handed out (batches, chunks, rows). Computing distances on
+        centred data keeps float32 precise when the data sit far from the origin (KMeans
+        centres a copy of X for the same reason; here no copy is made).
     """
 
-    def __init__(self, X, device, dtype, sample_weight=None, keep_on_device=True):
+    def __init__(self, X, device, dtype, sample_weight=None, keep_on_device=True, offset=None):
         self.n_samples, self.n_features = X.shape
         self.device = device
         self.dtype = dtype
@@ -144,6 +148,9 @@ class HostData:
             if device.type != "cpu" and keep_on_device:
                 t = t.to(device)
             self._tensor = t
+        self.offset = None
+        if offset is not None:
+            self.offset = torch.as_tensor(np.asarray(offset), dtype=dtype).to(device)
         if sample_weight is None:
             self.sample_weight = None
         else:
@@ -154,10 +161,17 @@ class HostData:
         if self.sparse:
             idx_np = idx.cpu().numpy() if torch.is_tensor(idx) else np.asarray(idx)
             block = self._X[idx_np].toarray()
-            return torch.from_numpy(block).to(device=self.device, dtype=self.dtype)
-        if torch.is_tensor(idx):
-            idx = idx.to(self._tensor.device)
-        return self._tensor[idx].to(self.device, non_blocking=True)
+            return self._shift(torch.from_numpy(block).to(device=self.device, dtype=self.dtype))
+        idx = torch.as_tensor(idx, device=self._tensor.device)
+        # index_select is much faster than advanced indexing for row gathers on the CPU.
+        block = torch.index_select(self._tensor, 0, idx).to(self.device, non_blocking=True)
+        return self._shift(block)
+
+    def _shift(self, block, fresh=True):
+        """Subtract the offset; in place when ``block`` is a fresh copy, never on a view of X."""
+        if self.offset is None:
+            return block
+        return block.sub_(self.offset) if fresh else block - self.offset
 
     def weights(self, idx):
         """Sample weights of rows ``idx`` on the device, or None when unweighted."""
@@ -173,9 +187,10 @@ class HostData:
             stop = min(start + chunk_rows, self.n_samples)
             if self.sparse:
                 block = torch.from_numpy(self._X[start:stop].toarray())
-                yield start, stop, block.to(device=self.device, dtype=self.dtype)
+                yield start, stop, self._shift(block.to(device=self.device, dtype=self.dtype))
             else:
-                yield start, stop, self._tensor[start:stop].to(self.device, non_blocking=True)
+                block = self._tensor[start:stop].to(self.device, non_blocking=True)
+                yield start, stop, self._shift(block, fresh=False)
 
     def chunks_with_index(self, chunk_rows=CHUNK_ROWS):
         """Yield ``(slice, X[slice])`` over the data in order (index usable with ``weights``)."""

@@ -56,21 +56,28 @@ def assign_nearest(data, centers):
     """
     labels = torch.empty(data.n_samples, dtype=torch.long, device=centers.device)
     dist = torch.empty(data.n_samples, dtype=centers.dtype, device=centers.device)
+    half_c_sq = 0.5 * (centers * centers).sum(dim=1, keepdim=True)
     for start, stop, xb in data.chunks():
-        d, lab = squared_distances(xb, centers).min(dim=1)
+        # argmin_k ||x - μ_k||² = argmax_k (μ_k·x - ||μ_k||²/2), centre-major (k, n) layout
+        best, lab = torch.sub(centers @ xb.T, half_c_sq).max(dim=0)
         labels[start:stop] = lab
-        dist[start:stop] = d
+        dist[start:stop] = (xb * xb).sum(dim=1).sub_(best, alpha=2.0).clamp_(min=0.0)
     return labels, dist
 
 
 @torch.no_grad()
-def _min_sq_dist_to(data, centers, X_sq):
-    """Squared distances of every row to each of ``centers``, shape (n, len(centers))."""
+def _sq_dist_from(data, centers, X_sq):
+    """Squared distances from each of ``centers`` to every row, shape (len(centers), n).
+
+    Centre-major so that the reductions over the samples run along contiguous memory.
+    """
     out = torch.empty(
-        (data.n_samples, centers.shape[0]), dtype=centers.dtype, device=centers.device
+        (centers.shape[0], data.n_samples), dtype=centers.dtype, device=centers.device
     )
+    c_sq = (centers * centers).sum(dim=1, keepdim=True)
     for start, stop, xb in data.chunks():
-        out[start:stop] = squared_distances(xb, centers, X_sq[start:stop])
+        block = torch.addmm(c_sq, centers, xb.T, alpha=-2.0)
+        out[:, start:stop] = block.add_(X_sq[start:stop]).clamp_(min=0.0)
     return out
 
 
@@ -119,7 +126,7 @@ def kmeans_plusplus(data, n_clusters, generator, n_local_trials=None):
     first = draw(w, 1)
     indices[0] = first[0]
     centers[0] = data.rows(first)[0]
-    closest = _min_sq_dist_to(data, centers[:1], X_sq)[:, 0]
+    closest = _sq_dist_from(data, centers[:1], X_sq)[0]
     potential = (w * closest).sum()
     for c in range(1, n_clusters):
         if potential <= 0:
@@ -128,12 +135,12 @@ def kmeans_plusplus(data, n_clusters, generator, n_local_trials=None):
         else:
             cand = draw(w * closest, n_local_trials)
         cand_rows = data.rows(cand)
-        dist = torch.minimum(_min_sq_dist_to(data, cand_rows, X_sq), closest.unsqueeze(1))
-        pots = (w.unsqueeze(1) * dist).sum(dim=0)
+        dist = torch.minimum(_sq_dist_from(data, cand_rows, X_sq), closest.unsqueeze(0))
+        pots = dist @ w
         best = int(torch.argmin(pots))
         indices[c] = cand[best]
         centers[c] = cand_rows[best]
-        closest = dist[:, best].contiguous()
+        closest = dist[best]
         potential = pots[best]
     return centers, indices
 

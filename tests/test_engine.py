@@ -206,7 +206,7 @@ def test_closed_form_gradient_equals_autograd(n, k, d, sigma, tau, weighted, see
     w = torch.rand(n, generator=g, dtype=torch.float64) if weighted else None
     loss, index = concrete_kmeans_loss(Z, C, tau, sigma, noise, w)
     (grad,) = torch.autograd.grad(loss, C)
-    loss2, index2, grad2 = concrete_kmeans_center_grad(Z, C.detach(), tau, sigma, noise, w)
+    loss2, index2, grad2 = concrete_kmeans_center_grad(Z, C.detach(), tau, sigma, noise.T, w)
     assert torch.equal(index, index2)
     torch.testing.assert_close(loss2, loss.detach(), rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(grad2, grad, rtol=1e-7, atol=1e-7)
