@@ -403,19 +403,17 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 else:
                     grad_sum += grad
             if not concrete:
-                with torch.no_grad():
-                    step = grad_sum / (2.0 * counts.clamp(min=min_count)).unsqueeze(1)
-                    centers.sub_(step, alpha=self.learning_rate)
+                step = grad_sum / (2.0 * counts.clamp(min=min_count)).unsqueeze(1)
+                centers.sub_(step, alpha=self.learning_rate)
             n_relocated = 0
-            with torch.no_grad():
-                empty = torch.nonzero(counts == 0).flatten()
-                if empty.numel() > 0:
-                    # Move centres that no sample chose to the points farthest from theirs.
-                    _, dist = assign_nearest(data, centers)
-                    far = farthest_points(dist, int(empty.numel()))
-                    centers[empty] = data.rows(far)
-                    n_relocated = int(empty.numel())
-                shift = float(((centers - old) ** 2).sum())
+            empty = torch.nonzero(counts == 0).flatten()
+            if empty.numel() > 0:
+                # Move centres that no sample chose to the points farthest from theirs.
+                _, dist = assign_nearest(data, centers)
+                far = farthest_points(dist, int(empty.numel()))
+                centers[empty] = data.rows(far)
+                n_relocated = int(empty.numel())
+            shift = float(((centers - old) ** 2).sum())
             n_iter = epoch + 1
             record = {
                 "phase": "concrete" if concrete else "refine",
