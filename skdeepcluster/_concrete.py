@@ -24,7 +24,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._engine import HostData, check_random_state_local, resolve_device, seeded_generator
+from ._engine import (
+    HostData,
+    check_random_state_local,
+    host_tensor,
+    resolve_device,
+    seeded_generator,
+)
 from ._kmeans import assign_nearest, farthest_points, kmeans_plusplus, squared_distances
 from ._losses import concrete_kmeans_center_grad, gumbel_noise
 
@@ -42,8 +48,7 @@ def _mean_and_variance(X):
     if sp.issparse(X):
         mean, variances = mean_variance_axis(X, axis=0)
         return mean, float(np.mean(variances))
-    t = torch.from_numpy(X) if X.flags.writeable else torch.from_numpy(X.copy())
-    variances, mean = torch.var_mean(t, dim=0, correction=0)
+    variances, mean = torch.var_mean(host_tensor(X), dim=0, correction=0)
     return mean.numpy(), float(variances.double().mean())
 
 

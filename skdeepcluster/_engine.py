@@ -13,8 +13,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["HostData", "check_random_state_local", "resolve_device", "rng_scope",
-           "seeded_generator"]
+__all__ = ["HostData", "check_random_state_local", "host_tensor", "resolve_device",
+           "rng_scope", "seeded_generator"]
 
 #: Rows per chunk for full passes over the data (distances, predictions). Large enough to
 #: amortise the per-call overhead, small enough for the working set to stay in cache.
@@ -109,6 +109,16 @@ def rng_scope(seed, device=None):
             np.random.set_state(np_state)
 
 
+def host_tensor(X):
+    """A CPU tensor sharing memory with the dense array ``X`` (no copy when C-contiguous).
+
+    Read-only inputs (memory maps) are accepted: the tensor is never written to.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(X))
+
+
 class HostData:
     """Read-only access to a training set kept on the host, in mini-batches on a device.
 
@@ -139,10 +149,7 @@ class HostData:
             self._X = X.tocsr()
             self._tensor = None
         else:
-            with warnings.catch_warnings():
-                # Read-only inputs (memory maps) are fine: the tensor is never written to.
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                t = torch.from_numpy(np.ascontiguousarray(X))
+            t = host_tensor(X)
             if t.dtype != dtype:
                 t = t.to(dtype)
             if device.type != "cpu" and keep_on_device:

@@ -368,6 +368,16 @@ def test_bad_input_raises_before_training(no_training, X, params, match):
         ShallowConcreteKMeans(**params).fit(X)
 
 
+def test_readonly_memmap_input_is_not_copied_or_warned(tmp_path, blobs):
+    np.save(tmp_path / "X.npy", blobs[0])
+    X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        km = ShallowConcreteKMeans(n_clusters=4, random_state=0).fit(X)
+    ref = ShallowConcreteKMeans(n_clusters=4, random_state=0).fit(blobs[0])
+    np.testing.assert_array_equal(km.labels_, ref.labels_)
+
+
 def test_one_feature_is_fine():
     X = np.array([[0.0], [0.1], [5.0], [5.1]])
     km = ShallowConcreteKMeans(n_clusters=2, random_state=0).fit(X)
