@@ -109,7 +109,9 @@ def environment_header(args):
     try:
         import skdeepcluster
 
-        lines.append(f"- skdeepcluster: {skdeepcluster.__version__} ({Path(skdeepcluster.__file__).parent})")
+        lines.append(
+            f"- skdeepcluster: {skdeepcluster.__version__} ({Path(skdeepcluster.__file__).parent})"
+        )
     except Exception:  # pragma: no cover - informational only
         pass
     lines.append(f"- code under test: {code_fingerprint()}")
@@ -156,14 +158,25 @@ def code_fingerprint():
         digest.update(path.read_bytes())
     parts = []
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "skdeepcluster"],
-                               cwd=REPO_ROOT, capture_output=True, text=True,
-                               timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "skdeepcluster"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         if commit:
-            parts.append(f"git {commit}" + (" + uncommitted changes in skdeepcluster/"
-                                            if dirty else " (clean)"))
+            parts.append(
+                f"git {commit}"
+                + (" + uncommitted changes in skdeepcluster/" if dirty else " (clean)")
+            )
     except (OSError, subprocess.SubprocessError):
         pass
     parts.append(f"sha256(skdeepcluster/**/*.py) {digest.hexdigest()[:16]}")
@@ -237,8 +250,9 @@ def load_datasets(data_dir):
         datasets.append((name, (lambda seed, X=X, y=y: (X, y))))
 
     def blobs(seed):
-        X, y = make_blobs(n_samples=5000, n_features=16, centers=10, cluster_std=2.0,
-                          random_state=seed)
+        X, y = make_blobs(
+            n_samples=5000, n_features=16, centers=10, cluster_std=2.0, random_state=seed
+        )
         return X.astype(np.float64), y
 
     datasets.append(("blobs (5000x16, 10 centres, std 2, random_state=seed)", blobs))
@@ -251,8 +265,10 @@ def run_quality(args):
     max_reported_dev = 0.0
     for name, loader in load_datasets(args.data_dir):
         for prep in PREPROCESSINGS:
-            per = {"sk": {m: [] for m in ("inertia", "acc", "nmi", "ari", "seconds")},
-                   "ours": {m: [] for m in ("inertia", "acc", "nmi", "ari", "seconds")}}
+            per = {
+                "sk": {m: [] for m in ("inertia", "acc", "nmi", "ari", "seconds")},
+                "ours": {m: [] for m in ("inertia", "acc", "nmi", "ari", "seconds")},
+            }
             shape = None
             for seed in seeds:
                 X, y = loader(seed)
@@ -263,8 +279,10 @@ def run_quality(args):
                 shape = (X.shape[0], X.shape[1], k)
                 for key, est in (
                     ("sk", KMeans(n_clusters=k, n_init=args.n_init, random_state=seed)),
-                    ("ours", ShallowConcreteKMeans(n_clusters=k, n_init=args.n_init,
-                                                   random_state=seed)),
+                    (
+                        "ours",
+                        ShallowConcreteKMeans(n_clusters=k, n_init=args.n_init, random_state=seed),
+                    ),
                 ):
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
@@ -272,18 +290,21 @@ def run_quality(args):
                     labels = np.asarray(est.labels_)
                     inertia = float64_inertia(X, est.cluster_centers_)
                     if inertia > 0:
-                        max_reported_dev = max(max_reported_dev,
-                                               abs(float(est.inertia_) - inertia) / inertia)
+                        max_reported_dev = max(
+                            max_reported_dev, abs(float(est.inertia_) - inertia) / inertia
+                        )
                     per[key]["inertia"].append(inertia)
                     per[key]["acc"].append(float(cluster_accuracy(y, labels)))
                     per[key]["nmi"].append(float(normalized_mutual_info_score(y, labels)))
                     per[key]["ari"].append(float(adjusted_rand_score(y, labels)))
                     per[key]["seconds"].append(seconds)
-                log(f"[quality] {name.split()[0]:<10} {prep:<12} seed {seed}: "
+                log(
+                    f"[quality] {name.split()[0]:<10} {prep:<12} seed {seed}: "
                     f"inertia sk {per['sk']['inertia'][-1]:.6g} ours "
                     f"{per['ours']['inertia'][-1]:.6g} | ACC sk {per['sk']['acc'][-1]:.3f} "
                     f"ours {per['ours']['acc'][-1]:.3f} | s sk {per['sk']['seconds'][-1]:.2f} "
-                    f"ours {per['ours']['seconds'][-1]:.2f}")
+                    f"ours {per['ours']['seconds'][-1]:.2f}"
+                )
             records.append({"name": name, "prep": prep, "shape": shape, **per})
     return records, max_reported_dev
 
@@ -300,19 +321,30 @@ def quality_tables(records, args, max_reported_dev):
         ok = mean_ratio <= INERTIA_THRESHOLD
         n_pass += ok
         n, d, k = r["shape"]
-        inertia_rows.append([
-            r["name"], r["prep"], f"{n}x{d}", k,
-            f"{sk_in.mean():.6g}", f"{us_in.mean():.6g}",
-            f"{mean_ratio:.5f}", f"{worst_ratio:.5f}",
-            f"{np.mean(r['sk']['seconds']):.3f}", f"{np.mean(r['ours']['seconds']):.3f}",
-            "PASS" if ok else "FAIL",
-        ])
+        inertia_rows.append(
+            [
+                r["name"],
+                r["prep"],
+                f"{n}x{d}",
+                k,
+                f"{sk_in.mean():.6g}",
+                f"{us_in.mean():.6g}",
+                f"{mean_ratio:.5f}",
+                f"{worst_ratio:.5f}",
+                f"{np.mean(r['sk']['seconds']):.3f}",
+                f"{np.mean(r['ours']['seconds']):.3f}",
+                "PASS" if ok else "FAIL",
+            ]
+        )
         row = [r["name"], r["prep"]]
         for m in ("acc", "nmi", "ari"):
             m_sk, s_sk = mean_std(r["sk"][m])
             m_us, s_us = mean_std(r["ours"][m])
-            row += [f"{m_sk:.3f} ± {s_sk:.3f}", f"{m_us:.3f} ± {s_us:.3f}",
-                    "yes" if within_spread(r["sk"][m], r["ours"][m]) else "no"]
+            row += [
+                f"{m_sk:.3f} ± {s_sk:.3f}",
+                f"{m_us:.3f} ± {s_us:.3f}",
+                "yes" if within_spread(r["sk"][m], r["ours"][m]) else "no",
+            ]
         metric_rows.append(row)
 
     out = [f"## Quality (seeds 0..{args.seeds - 1}, n_init={args.n_init}, float64 input)", ""]
@@ -323,22 +355,50 @@ def quality_tables(records, args, max_reported_dev):
         f"`inertia_`: {max_reported_dev:.2e}). Fit seconds are means over seeds."
     )
     out.append("")
-    out.append(markdown_table(
-        ["dataset", "prep", "n x d", "k", "inertia sklearn", "inertia ours", "mean ratio",
-         "worst seed ratio", "fit s sklearn", "fit s ours", "inertia <= 1.005"],
-        inertia_rows))
+    out.append(
+        markdown_table(
+            [
+                "dataset",
+                "prep",
+                "n x d",
+                "k",
+                "inertia sklearn",
+                "inertia ours",
+                "mean ratio",
+                "worst seed ratio",
+                "fit s sklearn",
+                "fit s ours",
+                "inertia <= 1.005",
+            ],
+            inertia_rows,
+        )
+    )
     out.append("")
     out.append(f"Inertia PASS: {n_pass}/{len(records)}")
     out.append("")
     out.append(
-        "External metrics, mean ± std (ddof=1) over seeds. \"within\" = yes when "
+        'External metrics, mean ± std (ddof=1) over seeds. "within" = yes when '
         "|mean_ours - mean_sk| <= max(std_sk, std_ours) (<= 0.005 when both stds are ~0)."
     )
     out.append("")
-    out.append(markdown_table(
-        ["dataset", "prep", "ACC sklearn", "ACC ours", "ACC within", "NMI sklearn", "NMI ours",
-         "NMI within", "ARI sklearn", "ARI ours", "ARI within"],
-        metric_rows))
+    out.append(
+        markdown_table(
+            [
+                "dataset",
+                "prep",
+                "ACC sklearn",
+                "ACC ours",
+                "ACC within",
+                "NMI sklearn",
+                "NMI ours",
+                "NMI within",
+                "ARI sklearn",
+                "ARI ours",
+                "ARI within",
+            ],
+            metric_rows,
+        )
+    )
     out.append("")
     return "\n".join(out)
 
@@ -362,43 +422,79 @@ def run_speed(args):
                     t_sk.append(timed_fit(sk, X))
                     t_us.append(timed_fit(us, X))
                 last_sk, last_us = sk, us
-                log(f"[speed] n={n} n_init={n_init} repeat {rep}: sklearn {t_sk[-1]:.3f}s "
-                    f"ours {t_us[-1]:.3f}s")
+                log(
+                    f"[speed] n={n} n_init={n_init} repeat {rep}: sklearn {t_sk[-1]:.3f}s "
+                    f"ours {t_us[-1]:.3f}s"
+                )
             med_sk = statistics.median(t_sk)
             med_us = statistics.median(t_us)
-            rows.append({
-                "n": n, "n_init": n_init, "sk": med_sk, "ours": med_us,
-                "sk_all": t_sk, "ours_all": t_us,
-                "ratio": med_us / med_sk,
-                "inertia_ratio": float(last_us.inertia_) / float(last_sk.inertia_),
-                "iter_sk": int(last_sk.n_iter_), "iter_us": int(last_us.n_iter_),
-            })
+            rows.append(
+                {
+                    "n": n,
+                    "n_init": n_init,
+                    "sk": med_sk,
+                    "ours": med_us,
+                    "sk_all": t_sk,
+                    "ours_all": t_us,
+                    "ratio": med_us / med_sk,
+                    "inertia_ratio": float(last_us.inertia_) / float(last_sk.inertia_),
+                    "iter_sk": int(last_sk.n_iter_),
+                    "iter_us": int(last_us.n_iter_),
+                }
+            )
         del X
     return rows
 
 
 def speed_table(rows, args):
-    out = [f"## Speed (make_blobs n x 16, 10 centres, float32, k=10, random_state=0, "
-           f"median of {args.repeats} interleaved repeats)", ""]
-    out.append(f"ratio = ours / sklearn (median fit seconds); PASS when ratio <= {SPEED_THRESHOLD}. "
-               "Inertia ratio and n_iter from the last repeat.")
+    out = [
+        f"## Speed (make_blobs n x 16, 10 centres, float32, k=10, random_state=0, "
+        f"median of {args.repeats} interleaved repeats)",
+        "",
+    ]
+    out.append(
+        f"ratio = ours / sklearn (median fit seconds); PASS when ratio <= {SPEED_THRESHOLD}. "
+        "Inertia ratio and n_iter from the last repeat."
+    )
     out.append("")
     table_rows = []
     n_pass = 0
     for r in rows:
         ok = r["ratio"] <= SPEED_THRESHOLD
         n_pass += ok
-        table_rows.append([
-            f"{r['n']:,}", r["n_init"], f"{r['sk']:.3f}", f"{r['ours']:.3f}",
-            f"{r['ratio']:.2f}", f"{r['inertia_ratio']:.5f}", r["iter_sk"], r["iter_us"],
-            " / ".join(f"{t:.2f}" for t in r["sk_all"]),
-            " / ".join(f"{t:.2f}" for t in r["ours_all"]),
-            "PASS" if ok else "FAIL",
-        ])
-    out.append(markdown_table(
-        ["n", "n_init", "sklearn s", "ours s", "ratio", "inertia ratio", "n_iter sklearn",
-         "n_iter ours", "all sklearn s", "all ours s", "ratio <= 2.0"],
-        table_rows))
+        table_rows.append(
+            [
+                f"{r['n']:,}",
+                r["n_init"],
+                f"{r['sk']:.3f}",
+                f"{r['ours']:.3f}",
+                f"{r['ratio']:.2f}",
+                f"{r['inertia_ratio']:.5f}",
+                r["iter_sk"],
+                r["iter_us"],
+                " / ".join(f"{t:.2f}" for t in r["sk_all"]),
+                " / ".join(f"{t:.2f}" for t in r["ours_all"]),
+                "PASS" if ok else "FAIL",
+            ]
+        )
+    out.append(
+        markdown_table(
+            [
+                "n",
+                "n_init",
+                "sklearn s",
+                "ours s",
+                "ratio",
+                "inertia ratio",
+                "n_iter sklearn",
+                "n_iter ours",
+                "all sklearn s",
+                "all ours s",
+                "ratio <= 2.0",
+            ],
+            table_rows,
+        )
+    )
     out.append("")
     out.append(f"Speed PASS: {n_pass}/{len(rows)}")
     out.append("")
@@ -410,7 +506,9 @@ def parse_int_list(text):
     try:
         values = [int(v.replace("_", "")) for v in str(text).split(",") if v.strip()]
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of ints: {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of ints: {text!r}"
+        ) from exc
     if not values or any(v <= 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive ints: {text!r}")
     return values
@@ -419,20 +517,30 @@ def parse_int_list(text):
 def build_parser():
     p = argparse.ArgumentParser(
         description="Benchmark ShallowConcreteKMeans against sklearn KMeans "
-                    "(quality on UCI data + blobs, speed on large blobs).",
+        "(quality on UCI data + blobs, speed on large blobs).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--data-dir", default=str(REPO_ROOT.parent / "shared" / "data"),
-                   help="folder with pendigits.npz, segment.npz, vehicle.npz")
+    p.add_argument(
+        "--data-dir",
+        default=str(REPO_ROOT.parent / "shared" / "data"),
+        help="folder with pendigits.npz, segment.npz, vehicle.npz",
+    )
     p.add_argument("--seeds", type=int, default=10, help="quality: seeds 0..SEEDS-1")
     p.add_argument("--n-init", type=int, default=10, help="quality: n_init of both estimators")
-    p.add_argument("--sizes", type=parse_int_list, default=[100_000, 1_000_000],
-                   help="speed: comma-separated n_samples")
-    p.add_argument("--speed-n-init", type=parse_int_list, default=[1],
-                   help="speed: comma-separated n_init values, e.g. 1,3")
+    p.add_argument(
+        "--sizes",
+        type=parse_int_list,
+        default=[100_000, 1_000_000],
+        help="speed: comma-separated n_samples",
+    )
+    p.add_argument(
+        "--speed-n-init",
+        type=parse_int_list,
+        default=[1],
+        help="speed: comma-separated n_init values, e.g. 1,3",
+    )
     p.add_argument("--repeats", type=int, default=3, help="speed: timed repeats (median)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 3 seeds and sizes 100000 only")
+    p.add_argument("--quick", action="store_true", help="smoke run: 3 seeds and sizes 100000 only")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-quality", action="store_true")
     p.add_argument("--output", default=None, help="also write the Markdown report here")
@@ -444,10 +552,19 @@ def main(argv=None):
     if args.quick:
         args.seeds = min(args.seeds, 3)
         args.sizes = [100_000]
-    cmd = command_line() if argv is None else "python benchmarks/bench_shallow_kmeans.py " + shlex.join(argv)
+    cmd = (
+        command_line()
+        if argv is None
+        else "python benchmarks/bench_shallow_kmeans.py " + shlex.join(argv)
+    )
 
-    sections = ["# ShallowConcreteKMeans vs sklearn KMeans", "",
-                f"Command: `{cmd}`", "", environment_header(args)]
+    sections = [
+        "# ShallowConcreteKMeans vs sklearn KMeans",
+        "",
+        f"Command: `{cmd}`",
+        "",
+        environment_header(args),
+    ]
     print("\n".join(sections), flush=True)
     t0 = time.perf_counter()
 
@@ -464,8 +581,10 @@ def main(argv=None):
         print(text, flush=True)
         sections.append(text)
 
-    footer = (f"Total benchmark time: {time.perf_counter() - t0:.0f} s; load average at end "
-              f"(1/5/15 min): {load_average()}")
+    footer = (
+        f"Total benchmark time: {time.perf_counter() - t0:.0f} s; load average at end "
+        f"(1/5/15 min): {load_average()}"
+    )
     print(footer, flush=True)
     sections.append(footer)
     if args.output:

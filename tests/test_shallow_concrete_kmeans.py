@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
@@ -400,3 +402,31 @@ def test_pendigits_inertia_and_acc_match_kmeans():
     ours = ShallowConcreteKMeans(n_clusters=10, n_init=3, random_state=0).fit(X)
     assert ours.inertia_ <= 1.005 * ref.inertia_
     assert cluster_accuracy(y, ours.labels_) >= 0.62  # sklearn: 0.68 (MANIFEST.md, raw X)
+
+
+# --------------------------------------------------------------------------- properties
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(8, 60),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.sampled_from([np.float32, np.float64]),
+    st.integers(0, 2**31 - 1),
+)
+def test_fitted_model_is_self_consistent(n, d, k, dtype, seed):
+    """labels_, predict, transform, inertia_ and score agree on any data."""
+    X = np.random.RandomState(seed % 1000).randn(n, d).astype(dtype) * 3
+    km = ShallowConcreteKMeans(n_clusters=k, max_iter=30, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        labels = km.fit_predict(X)
+    assert np.isfinite(km.cluster_centers_).all()
+    np.testing.assert_array_equal(labels, km.labels_)
+    np.testing.assert_array_equal(km.predict(X), km.labels_)
+    dist = km.transform(X).astype(np.float64)
+    np.testing.assert_array_equal(np.argmin(dist, axis=1), km.labels_)
+    inertia = float((dist.min(axis=1) ** 2).sum())
+    rtol = 1e-3 if dtype == np.float32 else 1e-8
+    assert km.inertia_ == pytest.approx(inertia, rel=rtol, abs=1e-6)
+    assert km.score(X) == pytest.approx(-km.inertia_, rel=rtol, abs=1e-6)
+    assert 1 <= km.n_iter_ <= 30
