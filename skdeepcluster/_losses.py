@@ -5,7 +5,7 @@ One implementation of each loss; estimators only choose which to call and how to
 
 import torch
 
-from ._kmeans import squared_distances
+from ._kmeans import center_scores, squared_distances
 
 __all__ = [
     "concrete_kmeans_center_grad",
@@ -86,7 +86,7 @@ def concrete_kmeans_loss(Z, centers, tau, sigma, noise, sample_weight=None):
     """
     if sigma == 0:
         with torch.no_grad():
-            index = squared_distances(Z, centers).argmin(dim=1)
+            index = center_scores(centers, Z).argmax(dim=0)
         residual = Z - centers[index]
     else:
         logits = squared_distances(Z, centers).mul(-1.0 / (sigma * sigma))
@@ -130,27 +130,26 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
     grad : Tensor of shape (k, p)
     """
     n = Z.shape[0]
-    cross = centers @ Z.T  # (k, n): μ_k·z_i
-    c_sq = (centers * centers).sum(dim=1)
     cols = torch.arange(n, device=Z.device)
-    # argmin_k ||z - μ_k||² = argmax_k (z·μ_k - ||μ_k||²/2); ℓ_ki = (2/σ²)(that) up to a
-    # per-sample constant, which neither argmax nor softmax sees.
-    score = torch.sub(cross, c_sq.unsqueeze(1), alpha=0.5)
+    # (k, n) scores s_ki = μ_k·z_i - ||μ_k||²/2 (the nearest-centre rule); the logits are
+    # ℓ_ki = (2/σ²) s_ki up to a per-sample constant that neither argmax nor softmax sees.
+    score = center_scores(centers, Z)
     if sigma == 0:
         best, index = score.max(dim=0)
-        W = torch.zeros_like(cross)
+        W = torch.zeros_like(score)
     else:
         inv_s2 = 1.0 / (sigma * sigma)
-        pert = score.mul_(2.0 * inv_s2).add_(noise_t)
+        pert = (score * (2.0 * inv_s2)).add_(noise_t)
         _, index = pert.max(dim=0)
         h = torch.softmax(pert.mul_(1.0 / tau), dim=0)
-        # g_ki / 2 = -r_i·μ_k = μ_{k_i}·μ_k - z_i·μ_k
-        g = (centers @ centers.T).index_select(1, index).sub_(cross)
+        # g_ki / 2 = -r_i·μ_k = μ_{k_i}·μ_k - z_i·μ_k = μ_{k_i}·μ_k - s_ki - ||μ_k||²/2
+        half_c_sq = 0.5 * (centers * centers).sum(dim=1, keepdim=True)
+        g = (centers @ centers.T).index_select(1, index).sub_(score).sub_(half_c_sq)
         hg = (h * g).sum(dim=0, keepdim=True)
         W = g.sub_(hg).mul_(h).mul_(4.0 * inv_s2 / tau)
-        best = cross.gather(0, index.unsqueeze(0)).squeeze(0).sub_(c_sq[index], alpha=0.5)
+        best = score.gather(0, index.unsqueeze(0)).squeeze(0)
     W[index, cols] -= 2.0
-    # ||z_i - μ_{k_i}||² = ||z_i||² - 2 (z_i·μ_{k_i} - ||μ_{k_i}||²/2)
+    # ||z_i - μ_{k_i}||² = ||z_i||² - 2 s_{k_i i}
     residual_sq = (Z * Z).sum(dim=1).sub_(best, alpha=2.0).clamp_(min=0.0)
     if sample_weight is not None:
         W.mul_(sample_weight.unsqueeze(0))
