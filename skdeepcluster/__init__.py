@@ -1,12 +1,16 @@
 """skdeepcluster: scikit-learn compatible deep clustering estimators on PyTorch."""
 
-from . import metrics
-from ._concrete import ShallowConcreteKMeans
+from . import metrics, networks
+from ._aekmeans import AEKMeans
+from ._concrete import ConcreteKMeans, ShallowConcreteKMeans
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AEKMeans",
+    "ConcreteKMeans",
     "ShallowConcreteKMeans",
     "__version__",
     "metrics",
+    "networks",
 ]

@@ -24,6 +24,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._base import BaseDeepClusterer
 from ._engine import (
     HostData,
     check_random_state_local,
@@ -32,9 +33,15 @@ from ._engine import (
     seeded_generator,
 )
 from ._kmeans import assign_nearest, farthest_points, kmeans_plusplus, squared_distances
-from ._losses import concrete_kmeans_center_grad, gumbel_noise
+from ._losses import (
+    concrete_kmeans_center_grad,
+    concrete_kmeans_loss,
+    gumbel_noise,
+    rbf_assignment_proba,
+    reconstruction_loss,
+)
 
-__all__ = ["ShallowConcreteKMeans"]
+__all__ = ["ConcreteKMeans", "ShallowConcreteKMeans"]
 
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
@@ -639,3 +646,232 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype)
         _, dist = self._labels_distances(X)
         return -float(np.dot(dist.astype(np.float64), sample_weight))
+
+
+class ConcreteKMeans(BaseDeepClusterer):
+    """Deep concrete k-means (CKM): an autoencoder trained jointly with a k-means loss.
+
+    Gao, Yang, Gouk and Hospedales, *Deep Clustering with Concrete K-Means*, ICASSP 2020,
+    §3.2 and Algorithm 1 (METHODS.md §7). The objective is
+
+    ``L_AE + λ₁ L_CKM``, with ``L_AE = Σ_i ||x_i − g_φ(f_θ(x_i))||²`` and
+    ``L_CKM = Σ_i ||f_θ(x_i) − h̃_i M||²``,
+
+    where ``h̃_i`` is a one-hot sample of the cluster of ``z_i = f_θ(x_i)`` from
+    ``p(k | z_i) ∝ exp(−||z_i − μ_k||² / σ²)``, drawn with the Gumbel-max trick and
+    differentiated through the Gumbel-softmax relaxation at temperature ``τ``
+    (straight-through estimator). The encoder receives gradients from both terms, the decoder
+    from ``L_AE`` only and the centres ``M`` from ``L_CKM`` only (one Adam optimiser over all
+    parameters gives exactly Algorithm 1's updates).
+
+    Training: ``pretrain_epochs`` epochs of reconstruction (Algorithm 1's first loop,
+    ``T₁``); centres initialised by k-means on the pretrained embedding; then ``max_iter``
+    epochs of the joint loss with ``τ`` annealed as ``τ_t = max(τ_min, τ₀ e^{−r t})``. Training
+    stops early when fewer than ``tol`` of the labels change in an epoch. Losses are summed
+    over features and averaged over the batch (the paper's sums, per sample).
+
+    The paper gives no optimiser, learning rate, epochs, σ, τ schedule or λ₁: the defaults
+    here are METHODS.md §7.5's proposals (§16-C6).
+
+    Read more in the :ref:`User Guide <deep>`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+    lam : float, default=1.0
+        Weight ``λ₁`` of the concrete k-means term.
+    tau : float, default=1.0
+        Initial Gumbel-softmax temperature ``τ₀``.
+    tau_min : float, default=0.1
+        Final temperature.
+    anneal_rate : "auto" or float >= 0, default="auto"
+        Rate ``r`` of the exponential annealing; ``"auto"`` reaches ``tau_min`` after half of
+        ``max_iter``; 0 keeps ``τ = τ₀`` (so that a grid over ``tau`` is a grid over a fixed
+        temperature).
+    sigma : float, default=0.1
+        Bandwidth ``σ`` of ``p(k | z)``, in units of the root total variance of the
+        embedding (the RMS distance of the training embeddings to their mean), re-measured
+        after every epoch so that σ follows the learned scale of the embedding (with an
+        absolute σ, a shrinking embedding makes ``p(k | z)`` flat, the samples random, and the
+        embedding collapses; METHODS.md §7.6). Same unit as in :class:`ShallowConcreteKMeans`.
+    n_components : int, default=10
+        Size ``p`` of the embedding.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Hidden widths of the MLP autoencoder (``d-500-500-2000-p``).
+    activation : str, default="relu"
+    autoencoder : None, nn.Module, or callable, default=None
+        None builds the MLP from the parameters above. A module instance (with ``encode``
+        and ``decode`` methods) is deep-copied; with ``pretrain_epochs=0`` its weights are
+        used as they are (e.g. the ``autoencoder_`` of a fitted :class:`AEKMeans`). A class
+        or factory is called with ``n_features`` and ``n_components``.
+    pretrain_epochs : int, default=200
+        Reconstruction epochs before clustering (``T₁``).
+    max_iter : int, default=100
+        Maximum number of epochs of the joint phase.
+    tol : float in [0, 1], default=1e-3
+        Stop when the fraction of training labels that change in an epoch is below ``tol``.
+    batch_size : int, default=256
+    pretrain_learning_rate : float, default=1e-3
+        Adam step size of the pretraining (Algorithm 1's ``α_pre``).
+    learning_rate : float, default=1e-4
+        Adam step size ``η`` of the joint phase.
+    n_init : int, default=20
+        k-means restarts for the initial centres.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, shuffling, k-means and the Gumbel noise.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar per phase (needs ``tqdm``).
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+    callbacks : list of callable, default=None
+        ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
+
+    Attributes
+    ----------
+    autoencoder_ : torch.nn.Module
+        Trained network (CPU, eval mode).
+    cluster_centers_ : ndarray of shape (n_clusters, n_components_)
+        Centres ``M`` in the latent space.
+    labels_ : ndarray of shape (n_samples,)
+        ``predict`` of the training data (nearest centre, no noise).
+    inertia_ : float
+        Sum of squared latent distances of the training data to their centre.
+    sigma_ : float
+        Absolute bandwidth ``σ`` used in training and by ``predict_proba``.
+    n_iter_ : int
+        Epochs of the joint phase run.
+    n_components_ : int
+    history_ : list of dict
+        Per-epoch records: ``phase`` ("pretrain", "init", "cluster"), ``epoch``, ``loss``,
+        ``reconstruction``, ``clustering``, ``tau``, ``changed`` (fraction of labels changed),
+        ``seconds``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    ShallowConcreteKMeans : the same loss on the raw features (no network).
+    AEKMeans : the two-step baseline.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import ConcreteKMeans
+    >>> X, y = make_blobs(n_samples=200, centers=3, n_features=8, random_state=0)
+    >>> ckm = ConcreteKMeans(n_clusters=3, hidden_dims=(32,), n_components=2,
+    ...                      pretrain_epochs=20, max_iter=10, random_state=0).fit(X)
+    >>> ckm.predict_proba(X[:2]).shape
+    (2, 3)
+    >>> bool((ckm.predict(X) == ckm.labels_).all())
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepClusterer._parameter_constraints,
+        "lam": [Interval(Real, 0, None, closed="left")],
+        "tau": [Interval(Real, 0, None, closed="neither")],
+        "tau_min": [Interval(Real, 0, None, closed="neither")],
+        "anneal_rate": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
+        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        lam=1.0,
+        tau=1.0,
+        tau_min=0.1,
+        anneal_rate="auto",
+        sigma=0.1,
+        n_components=10,
+        hidden_dims=(500, 500, 2000),
+        activation="relu",
+        autoencoder=None,
+        pretrain_epochs=200,
+        max_iter=100,
+        tol=1e-3,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        learning_rate=1e-4,
+        n_init=20,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        callbacks=None,
+    ):
+        self.n_clusters = n_clusters
+        self.lam = lam
+        self.tau = tau
+        self.tau_min = tau_min
+        self.anneal_rate = anneal_rate
+        self.sigma = sigma
+        self.n_components = n_components
+        self.hidden_dims = hidden_dims
+        self.activation = activation
+        self.autoencoder = autoencoder
+        self.pretrain_epochs = pretrain_epochs
+        self.max_iter = max_iter
+        self.tol = tol
+        self.batch_size = batch_size
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.learning_rate = learning_rate
+        self.n_init = n_init
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks
+
+    def _check_method_params(self, X):
+        if not self.tau_min <= self.tau:
+            raise ValueError(f"tau_min={self.tau_min} should be <= tau={self.tau}.")
+
+    def _temperature(self, epoch):
+        """``τ_t = max(τ_min, τ₀ e^{−r t})`` at epoch ``t = epoch − 1`` of the joint phase."""
+        if self.anneal_rate == "auto":
+            n_anneal = max(self.max_iter // 2 - 1, 1)
+            rate = math.log(self.tau / self.tau_min) / n_anneal
+        else:
+            rate = float(self.anneal_rate)
+        return max(self.tau_min, self.tau * math.exp(-rate * (epoch - 1)))
+
+    def _absolute_sigma(self, Z):
+        """``sigma`` in units of the root total variance of the embedding ``Z``."""
+        total_variance = float(torch.var(Z, dim=0, correction=0).sum())
+        return self.sigma * (math.sqrt(total_variance) if total_variance > 0 else 1.0)
+
+    def _init_clustering(self, state):
+        state.sigma = self._absolute_sigma(state.embedding)
+        state.centers = torch.nn.Parameter(state.centers.clone())
+        state.tau = self.tau
+        return [state.centers]
+
+    def _epoch_begin(self, state, epoch):
+        # σ follows the scale of the embedding (measured on the whole training set after
+        # each epoch): with a fixed σ, a shrinking embedding would make p(k|z) flat and the
+        # sampled assignments random, which drives the embedding to collapse.
+        state.sigma = self._absolute_sigma(state.embedding)
+        state.tau = self._temperature(epoch)
+        return {"tau": state.tau, "sigma": state.sigma}
+
+    def _batch_loss(self, state, X_batch, epoch):
+        ae = state.autoencoder
+        Z = ae.encode(X_batch)
+        reconstruction = reconstruction_loss(ae.decode(Z), X_batch, self._reconstruction_reduction)
+        noise = gumbel_noise((Z.shape[0], self.n_clusters), state.generator, Z.device, Z.dtype)
+        clustering, _ = concrete_kmeans_loss(Z, state.centers, state.tau, state.sigma, noise)
+        clustering = clustering / Z.shape[0]
+        return {
+            "loss": reconstruction + self.lam * clustering,
+            "reconstruction": reconstruction,
+            "clustering": clustering,
+        }
+
+    def _set_method_attributes(self, state):
+        self.sigma_ = self._absolute_sigma(state.embedding)
+
+    def _assignment_proba(self, Z, centers):
+        return rbf_assignment_proba(Z, centers, self.sigma_)

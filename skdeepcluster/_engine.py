@@ -5,7 +5,10 @@ seeding and data movement are implemented once.
 """
 
 import contextlib
+import math
 import random
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -13,8 +16,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["HostData", "check_random_state_local", "host_tensor", "resolve_device",
-           "rng_scope", "seeded_generator"]
+__all__ = ["HostData", "TrainingDivergedError", "check_random_state_local", "host_tensor",
+           "resolve_device", "rng_scope", "run_epochs", "seeded_generator"]
 
 #: Rows per chunk for full passes over the data (distances, predictions). Large enough to
 #: amortise the per-call overhead, small enough for the working set to stay in cache.
@@ -211,3 +214,139 @@ class HostData:
         for start in range(0, self.n_samples, batch_size):
             idx = perm[start : start + batch_size]
             yield idx, self.rows(idx)
+
+
+class TrainingDivergedError(ValueError, FloatingPointError):
+    """A training loss became NaN or infinite; the estimator is left unfitted.
+
+    Subclasses both :class:`ValueError` (the usual scikit-learn error for bad settings) and
+    :class:`FloatingPointError`.
+    """
+
+
+class _Progress:
+    """One progress bar per phase when ``verbose`` (tqdm if installed, plain lines otherwise)."""
+
+    def __init__(self, verbose, total, desc):
+        self.bar = None
+        self.lines = False
+        if not verbose:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # tqdm is optional
+            self.lines = True
+            self.desc = desc
+            return
+        self.bar = tqdm(total=total, desc=desc, leave=True)
+
+    def update(self, record):
+        shown = {k: v for k, v in record.items()
+                 if k not in ("phase", "epoch", "seconds") and isinstance(v, float)}
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()}, refresh=False)
+            self.bar.update(1)
+        elif self.lines:
+            text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
+            print(f"{self.desc} epoch {record['epoch']}: {text}", file=sys.stderr)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None,
+               epoch_begin=None, epoch_end=None, tol=None, callbacks=(), history=None,
+               verbose=0, diverged_hint="the learning rate is probably too large"):
+    """The training loop shared by every estimator: shuffled epochs of mini-batch steps.
+
+    Each epoch draws a permutation with ``generator`` and hands the mini-batches, gathered
+    from the host data without copying it, to ``step``. The loss terms ``step`` returns stay
+    on the device, are accumulated there and read back once per epoch (one synchronisation
+    per epoch, none per step).
+
+    Parameters
+    ----------
+    data : HostData
+    phase : str
+        Name of the phase, recorded in the history (e.g. ``"pretrain"``, ``"cluster"``).
+    n_epochs : int
+    batch_size : int
+    generator : torch.Generator
+        Shuffles the data.
+    step : callable ``step(idx, X_batch, epoch) -> dict[str, Tensor]``
+        One optimisation step; returns the batch means of the loss terms (detached scalars).
+    owner : object, optional
+        Passed to the callbacks (the estimator being fitted).
+    epoch_begin : callable ``epoch_begin(epoch) -> dict``, optional
+        Called before each epoch (e.g. to set the temperature); its dict joins the record.
+    epoch_end : callable ``epoch_end(epoch) -> dict``, optional
+        Called after each epoch; its dict joins the record. A ``"changed"`` entry (fraction
+        of labels changed since the previous epoch) is compared with ``tol``.
+    tol : float, optional
+        Stop once ``record["changed"] < tol``.
+    callbacks : sequence of callables ``callback(owner, record) -> bool``
+        Called after every epoch with the epoch's record; a truthy return stops training.
+    history : list, optional
+        Records (one dict per epoch) are appended to it.
+    verbose : int
+        0 prints nothing, 1 shows a progress bar for the phase.
+    diverged_hint : str
+        Likely cause named in the error raised when a loss is not finite.
+
+    Returns
+    -------
+    n_run : int
+        Number of epochs run.
+
+    Raises
+    ------
+    TrainingDivergedError
+        When a loss term is NaN or infinite at the end of an epoch.
+    """
+    if history is None:
+        history = []
+    progress = _Progress(verbose, n_epochs, phase)
+    n = data.n_samples
+    n_run = 0
+    try:
+        for epoch in range(1, n_epochs + 1):
+            start = time.perf_counter()
+            record = {"phase": phase, "epoch": epoch}
+            if epoch_begin is not None:
+                record.update(epoch_begin(epoch))
+            names, sums = None, None
+            for idx, xb in data.minibatches(batch_size, generator):
+                terms = step(idx, xb, epoch)
+                if names is None:
+                    names = list(terms)
+                batch = torch.stack([terms[k] for k in names]) * xb.shape[0]
+                sums = batch if sums is None else sums + batch
+            values = (sums / n).tolist()
+            record.update(zip(names, values))
+            bad = [k for k, v in zip(names, values) if not math.isfinite(v)]
+            if bad:
+                raise TrainingDivergedError(
+                    f"The {phase} loss ({', '.join(bad)}) became "
+                    f"{'NaN' if any(math.isnan(record[k]) for k in bad) else 'infinite'} "
+                    f"at epoch {epoch} of the {phase} phase; {diverged_hint}. "
+                    "Check that the input has no extreme values (scale it, e.g. with "
+                    "StandardScaler or MinMaxScaler)."
+                )
+            if epoch_end is not None:
+                record.update(epoch_end(epoch))
+            record["seconds"] = time.perf_counter() - start
+            history.append(record)
+            n_run = epoch
+            progress.update(record)
+            stop = tol is not None and record.get("changed") is not None and (
+                record["changed"] < tol)
+            for callback in callbacks:
+                if callback(owner, record):
+                    record["stopped_by_callback"] = True
+                    stop = True
+            if stop:
+                break
+    finally:
+        progress.close()
+    return n_run

@@ -12,6 +12,7 @@ __all__ = [
     "assign_nearest",
     "farthest_points",
     "kmeans_plusplus",
+    "nearest_centers",
     "squared_distances",
 ]
 
@@ -53,6 +54,25 @@ def center_scores(centers, X):
 
 
 @torch.no_grad()
+def nearest_centers(Z, centers):
+    """Nearest-centre labels and squared distances of the rows of a tensor ``Z``.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, d)
+    centers : Tensor of shape (k, d) on the same device
+
+    Returns
+    -------
+    labels : LongTensor of shape (n,)
+    min_sq_dist : Tensor of shape (n,)
+    """
+    best, labels = center_scores(centers, Z).max(dim=0)
+    dist = (Z * Z).sum(dim=1).sub_(best, alpha=2.0).clamp_(min=0.0)
+    return labels, dist
+
+
+@torch.no_grad()
 def assign_nearest(data, centers):
     """Nearest-centre labels and squared distances for every row of ``data``.
 
@@ -69,9 +89,7 @@ def assign_nearest(data, centers):
     labels = torch.empty(data.n_samples, dtype=torch.long, device=centers.device)
     dist = torch.empty(data.n_samples, dtype=centers.dtype, device=centers.device)
     for start, stop, xb in data.chunks():
-        best, lab = center_scores(centers, xb).max(dim=0)
-        labels[start:stop] = lab
-        dist[start:stop] = (xb * xb).sum(dim=1).sub_(best, alpha=2.0).clamp_(min=0.0)
+        labels[start:stop], dist[start:stop] = nearest_centers(xb, centers)
     return labels, dist
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "concrete_kmeans_loss",
     "gumbel_noise",
     "rbf_assignment_proba",
+    "reconstruction_loss",
     "straight_through_gumbel_softmax",
 ]
 
@@ -161,3 +162,25 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
 def rbf_assignment_proba(Z, centers, sigma):
     """Soft assignments ``softmax_k(-||z - μ_k||² / σ²)`` (CKM eq. 3, no noise)."""
     return torch.softmax(squared_distances(Z, centers).mul(-1.0 / (sigma * sigma)), dim=1)
+
+
+def reconstruction_loss(X_hat, X, reduction="sum"):
+    """Squared reconstruction error of a batch, averaged over the samples.
+
+    Parameters
+    ----------
+    X_hat, X : Tensor of shape (n, d)
+    reduction : {"sum", "mean"}
+        How the error of one sample is reduced over its ``d`` features: ``"sum"`` gives
+        ``mean_i ||x̂_i - x_i||²`` (the papers' ``Σ_i ||x_i - g(f(x_i))||²`` per sample, the
+        convention of the DKM/DCN/DeepCluster code), ``"mean"`` divides that by ``d`` (Keras'
+        ``mse``, the convention of the DEC/IDEC/DCEC code). METHODS.md §1, §16-C1.
+
+    Returns
+    -------
+    Tensor (scalar)
+    """
+    diff = X_hat - X
+    if reduction == "mean":
+        return (diff * diff).mean()
+    return (diff * diff).sum() / X.shape[0]

@@ -237,3 +237,64 @@ def test_no_warnings_for_readonly_memmap(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         HostData(ro, CPU, torch.float32)
+
+
+# ---------------------------------------------------------------- the epoch loop
+from skdeepcluster._engine import TrainingDivergedError, run_epochs  # noqa: E402
+from skdeepcluster._losses import reconstruction_loss  # noqa: E402
+
+
+def test_reconstruction_loss_reductions_exact():
+    X = torch.zeros(2, 4)
+    X_hat = torch.tensor([[1.0, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]])
+    # per-sample sums 2 and 4 -> mean over samples 3; "mean" also divides by 4 features
+    assert reconstruction_loss(X_hat, X, "sum").item() == 3.0
+    assert reconstruction_loss(X_hat, X, "mean").item() == 0.75
+
+
+def _mean_step(idx, xb, epoch):
+    return {"value": xb[:, 0].mean(), "size": torch.tensor(float(xb.shape[0]))}
+
+
+def test_run_epochs_records_exact_epoch_means():
+    X = np.arange(10, dtype=np.float32).reshape(10, 1)
+    data = HostData(X, torch.device("cpu"), torch.float32)
+    history = []
+    n = run_epochs(data, phase="p", n_epochs=3, batch_size=4,
+                   generator=seeded_generator(0, "cpu"), step=_mean_step, history=history)
+    assert n == 3
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    for r in history:
+        # batch means weighted by batch sizes: the mean over all rows, whatever the shuffle
+        assert r["value"] == pytest.approx(4.5)
+        assert r["size"] == pytest.approx((4 * 4 + 4 * 4 + 2 * 2) / 10)
+        assert r["phase"] == "p" and r["seconds"] >= 0
+
+
+def test_run_epochs_stops_on_tol_and_on_callbacks():
+    X = np.ones((6, 2), dtype=np.float32)
+    data = HostData(X, torch.device("cpu"), torch.float32)
+    changes = iter([0.5, 0.2, 0.05, 0.01])
+    n = run_epochs(data, phase="c", n_epochs=10, batch_size=3,
+                   generator=seeded_generator(0, "cpu"), step=_mean_step,
+                   epoch_end=lambda e: {"changed": next(changes)}, tol=0.1)
+    assert n == 3
+    calls = []
+    n = run_epochs(data, phase="c", n_epochs=10, batch_size=3,
+                   generator=seeded_generator(0, "cpu"), step=_mean_step, owner="me",
+                   callbacks=[lambda owner, r: calls.append((owner, r["epoch"])) or
+                              r["epoch"] == 2])
+    assert n == 2 and calls == [("me", 1), ("me", 2)]
+
+
+def test_run_epochs_raises_on_nan_with_epoch_and_phase():
+    X = np.ones((4, 1), dtype=np.float32)
+    data = HostData(X, torch.device("cpu"), torch.float32)
+
+    def step(idx, xb, epoch):
+        return {"loss": torch.tensor(float("nan") if epoch == 2 else 1.0)}
+
+    with pytest.raises(TrainingDivergedError,
+                       match="loss \\(loss\\) became NaN at epoch 2 of the warm phase; boom"):
+        run_epochs(data, phase="warm", n_epochs=5, batch_size=2,
+                   generator=seeded_generator(0, "cpu"), step=step, diverged_hint="boom")

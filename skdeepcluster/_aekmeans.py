@@ -1,0 +1,124 @@
+"""AEKMeans: pretrain an autoencoder, then k-means in its latent space (the two-step baseline)."""
+
+from ._base import BaseDeepClusterer
+
+__all__ = ["AEKMeans"]
+
+
+class AEKMeans(BaseDeepClusterer):
+    """Autoencoder + k-means: the two-step baseline of every deep clustering paper ("AE+KM").
+
+    The autoencoder is trained on the reconstruction loss alone, then k-means
+    (:class:`ShallowConcreteKMeans`, on the training device) clusters the embeddings of the
+    training data. Every joint method must beat it: they start from the same pretraining
+    and the same k-means initialisation (with the same ``random_state`` the pretrained
+    network and the initial centres are identical).
+
+    Read more in the :ref:`User Guide <deep>`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+    n_components : int, default=10
+        Size ``p`` of the embedding (ignored when ``autoencoder`` fixes it).
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Hidden widths of :class:`~skdeepcluster.networks.MLPAutoencoder`
+        (``d-500-500-2000-p``, METHODS.md §3.1).
+    activation : str, default="relu"
+        Hidden-layer activation of the MLP.
+    autoencoder : None, nn.Module, or callable, default=None
+        None builds the MLP from the parameters above. A module instance (with ``encode``
+        and ``decode`` methods) is deep-copied and trained; with ``pretrain_epochs=0`` its
+        weights are used as they are. A class or factory is called with ``n_features`` and
+        ``n_components``.
+    pretrain_epochs : int, default=200
+        Epochs of end-to-end reconstruction training (Adam). The references use 50 to 300
+        (METHODS.md §3.2).
+    batch_size : int, default=256
+    pretrain_learning_rate : float, default=1e-3
+        Adam step size of the pretraining.
+    n_init : int, default=20
+        k-means restarts in the latent space (DEC/IDEC/DCEC use 20).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and k-means. The caller's global RNGs are
+        not touched.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar for the pretraining (needs ``tqdm``).
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        Training device; ``"auto"`` uses CUDA when available. A missing CUDA device warns
+        and falls back to the CPU. Fitted networks always live on the CPU.
+    callbacks : list of callable, default=None
+        ``callback(estimator, record) -> bool`` called after every epoch with the epoch's
+        history record; returning True stops the phase.
+
+    Attributes
+    ----------
+    autoencoder_ : torch.nn.Module
+        The trained network, on the CPU, in eval mode.
+    cluster_centers_ : ndarray of shape (n_clusters, n_components_)
+        Centres in the latent space.
+    labels_ : ndarray of shape (n_samples,)
+        ``predict`` of the training data.
+    inertia_ : float
+        Sum of squared latent distances of the training data to their centre.
+    n_iter_ : int
+        Clustering epochs run (0: this baseline has no clustering phase).
+    n_components_ : int
+        Size of the embedding.
+    history_ : list of dict
+        One record per epoch (``phase``, ``epoch``, loss terms, ``seconds``) and one for the
+        k-means initialisation (``phase="init"``).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when X has feature names that are all strings.
+
+    See Also
+    --------
+    ConcreteKMeans : trains the same network jointly with a k-means loss.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import AEKMeans
+    >>> X, y = make_blobs(n_samples=200, centers=3, n_features=8, random_state=0)
+    >>> model = AEKMeans(n_clusters=3, hidden_dims=(32,), n_components=2,
+    ...                  pretrain_epochs=20, random_state=0).fit(X)
+    >>> model.transform(X).shape
+    (200, 2)
+    >>> bool((model.predict(X) == model.labels_).all())
+    True
+    """
+
+    _has_clustering_phase = False
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        n_components=10,
+        hidden_dims=(500, 500, 2000),
+        activation="relu",
+        autoencoder=None,
+        pretrain_epochs=200,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        n_init=20,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        callbacks=None,
+    ):
+        self.n_clusters = n_clusters
+        self.n_components = n_components
+        self.hidden_dims = hidden_dims
+        self.activation = activation
+        self.autoencoder = autoencoder
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.n_init = n_init
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks

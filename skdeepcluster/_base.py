@@ -1,0 +1,428 @@
+"""BaseDeepClusterer: the one ``fit`` of every deep estimator, and their shared methods.
+
+``fit`` is a template method (METHODS.md §5, ARCHITECTURE.md "The fit protocol"):
+
+1. validate the parameters and the data;
+2. resolve the device and the random state (one seed, a private torch generator, a forked
+   global torch RNG for layer initialisation);
+3. build the autoencoder from the data's shape (or from the user's ``autoencoder``);
+4. pretrain it on the reconstruction loss (end-to-end Adam);
+5. initialise the clusters by k-means in the latent space, on the device;
+6. run the method's clustering phase through its hooks (``_init_clustering``,
+   ``_epoch_begin``, ``_batch_loss``);
+7. set the fitted attributes, with the network on the CPU in eval mode.
+
+A method class adds its parameters, its docstring and those hooks.
+"""
+
+import time
+import warnings
+from abc import ABCMeta
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._engine import (
+    HostData,
+    check_random_state_local,
+    resolve_device,
+    rng_scope,
+    run_epochs,
+    seeded_generator,
+)
+from ._kmeans import nearest_centers
+from ._losses import reconstruction_loss
+from .networks import ACTIVATIONS, build_autoencoder, check_autoencoder
+
+__all__ = ["BaseDeepClusterer"]
+
+#: Rows per forward pass when embedding a whole data set without gradients.
+EMBED_CHUNK_ROWS = 4096
+
+
+class _FitState:
+    """What the hooks of one ``fit`` share: the data, the network, the device, the RNG."""
+
+    def __init__(self, data, autoencoder, device, generator, seed, history):
+        self.data = data
+        self.autoencoder = autoencoder
+        self.device = device
+        self.generator = generator
+        self.seed = seed
+        self.history = history
+        self.centers = None  # (n_clusters, n_components) tensor on the device
+        self.labels = None  # nearest-centre labels of the training data (device tensor)
+        self.embedding = None  # embedding of the training data after pretraining
+        self.n_iter = 0  # clustering epochs run
+
+
+@torch.no_grad()
+def embed(autoencoder, data, chunk_rows=EMBED_CHUNK_ROWS):
+    """Embedding of every row of ``data`` (a HostData), in eval mode, on the data's device."""
+    was_training = autoencoder.training
+    autoencoder.eval()
+    try:
+        parts = [autoencoder.encode(xb) for _, _, xb in data.chunks(chunk_rows)]
+    finally:
+        autoencoder.train(was_training)
+    return torch.cat(parts)
+
+
+def _check_callbacks(callbacks):
+    if callbacks is None:
+        return []
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(
+                f"callbacks must be callables callback(estimator, record) -> bool; got "
+                f"{type(cb).__name__}."
+            )
+    return callbacks
+
+
+class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
+                        BaseEstimator, metaclass=ABCMeta):
+    """Base class of the deep clustering estimators. Not for direct use.
+
+    Subclasses define ``__init__`` (their parameters), ``_parameter_constraints`` and, for
+    methods with a joint clustering phase, the hooks ``_init_clustering(state)``,
+    ``_epoch_begin(state, epoch)`` and ``_batch_loss(state, X_batch, epoch)``.
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dims": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "autoencoder": [None, callable],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "device": [str, torch.device, None],
+        "callbacks": [None, list, tuple],
+    }
+
+    #: How the reconstruction error of a sample is reduced over its features (METHODS §16-C1).
+    _reconstruction_reduction = "sum"
+    #: Whether the method has a clustering phase after the k-means initialisation.
+    _has_clustering_phase = True
+
+    # ---------------------------------------------------------------- scikit-learn plumbing
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        # The networks compute in float32: float32 input gives float32 output.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    @property
+    def _n_features_out(self):
+        return self.n_components_
+
+    # ---------------------------------------------------------------- validation
+    def _check_params_vs_input(self, X):
+        n_samples = X.shape[0]
+        if n_samples < self.n_clusters:
+            raise ValueError(
+                f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
+            )
+        dims = np.asarray(self.hidden_dims)
+        if dims.ndim != 1 or not all(
+            isinstance(d, Integral | np.integer) and d >= 1 for d in self.hidden_dims
+        ):
+            raise ValueError(
+                f"hidden_dims must be a sequence of positive integers; got {self.hidden_dims!r}."
+            )
+        self._check_method_params(X)
+
+    def _check_method_params(self, X):
+        """Hook: data-dependent or cross-parameter checks of a method (before training)."""
+
+    # ---------------------------------------------------------------- the template method
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Pretrain the autoencoder, initialise the clusters, then train the method.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data (float32 or float64; CSR is densified one batch at a time). The
+            networks compute in float32.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64],
+                          order="C", accept_large_sparse=False)
+        try:
+            self._fit(X)
+        except BaseException:
+            # A failed fit leaves the estimator unfitted (no half-set attributes).
+            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+                delattr(self, name)
+            raise
+        return self
+
+    def _fit(self, X):
+        self._check_params_vs_input(X)
+        callbacks = _check_callbacks(self.callbacks)
+        random_state = check_random_state_local(self.random_state)
+        seed = int(random_state.randint(np.iinfo(np.int32).max))
+        device = resolve_device(self.device)
+        data = HostData(X, device, torch.float32)
+        history = []
+        with rng_scope(seed, device):
+            autoencoder = build_autoencoder(
+                self.autoencoder, X.shape[1], self.n_components, self.hidden_dims,
+                self.activation,
+            ).to(device=device, dtype=torch.float32)
+            probe = torch.arange(min(2, data.n_samples), device=device)
+            n_components = check_autoencoder(autoencoder, data.rows(probe))
+            state = _FitState(data, autoencoder, device, seeded_generator(seed, device), seed,
+                              history)
+            autoencoder.train()
+            self._pretrain(state, callbacks)
+            self._init_centers(state)
+            if self._has_clustering_phase:
+                self._clustering_phase(state, callbacks)
+        autoencoder.eval().cpu()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+        self.autoencoder_ = autoencoder
+        self.n_components_ = n_components
+        self.cluster_centers_ = state.centers.detach().cpu().numpy().astype(np.float32)
+        self._set_method_attributes(state)
+        self.n_iter_ = state.n_iter
+        self.history_ = history
+        labels, dist = self._labels_distances(X)
+        self.labels_ = labels
+        self.inertia_ = float(dist.sum(dtype=np.float64))
+        n_distinct = len(np.unique(labels))
+        if n_distinct < self.n_clusters:
+            sizes = np.bincount(labels, minlength=self.n_clusters).tolist()
+            warnings.warn(
+                f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters "
+                f"({self.n_clusters}); cluster sizes {sizes}. The embedding may have "
+                "collapsed (try a smaller lam or learning_rate).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    # ---------------------------------------------------------------- phases
+    def _pretrain(self, state, callbacks):
+        """End-to-end reconstruction training of the whole autoencoder with Adam."""
+        if self.pretrain_epochs == 0:
+            return
+        autoencoder = state.autoencoder
+        optimizer = torch.optim.Adam(autoencoder.parameters(), lr=self.pretrain_learning_rate)
+        reduction = self._reconstruction_reduction
+
+        def step(idx, xb, epoch):
+            loss = reconstruction_loss(autoencoder.decode(autoencoder.encode(xb)), xb,
+                                       reduction)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return {"reconstruction": loss.detach()}
+
+        run_epochs(state.data, phase="pretrain", n_epochs=self.pretrain_epochs,
+                   batch_size=self.batch_size, generator=state.generator, step=step,
+                   owner=self, callbacks=callbacks, history=state.history,
+                   verbose=self.verbose,
+                   diverged_hint=(f"pretrain_learning_rate={self.pretrain_learning_rate} is "
+                                  "probably too large"))
+
+    def _init_centers(self, state):
+        """k-means (this package's, on the device) in the latent space of the network."""
+        from ._concrete import ShallowConcreteKMeans
+
+        start = time.perf_counter()
+        Z = embed(state.autoencoder, state.data)
+        if not bool(torch.isfinite(Z).all()):
+            raise ValueError(
+                "The embedding of the training data contains NaN or infinity; scale the "
+                "input (e.g. with StandardScaler) or lower pretrain_learning_rate."
+            )
+        with warnings.catch_warnings():
+            # Duplicate embeddings are reported once, on the final labels.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            km = ShallowConcreteKMeans(
+                n_clusters=self.n_clusters, n_init=self.n_init, random_state=state.seed,
+                device=state.device,
+            ).fit(Z.cpu().numpy())
+        state.centers = torch.as_tensor(km.cluster_centers_, device=state.device)
+        state.labels = nearest_centers(Z, state.centers)[0]
+        state.embedding = Z
+        state.n_iter = 0
+        state.history.append({
+            "phase": "init", "epoch": 1, "inertia": float(km.inertia_),
+            "kmeans_iter": int(km.n_iter_), "seconds": time.perf_counter() - start,
+        })
+
+    def _clustering_phase(self, state, callbacks):
+        """Joint training of the network and the method's parameters (``max_iter`` epochs)."""
+        extra_params = self._init_clustering(state)
+        if self.max_iter == 0:
+            return
+        autoencoder = state.autoencoder
+        optimizer = torch.optim.Adam(
+            [*autoencoder.parameters(), *extra_params], lr=self.learning_rate
+        )
+
+        def step(idx, xb, epoch):
+            terms = self._batch_loss(state, xb, epoch)
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+            return {k: v.detach() for k, v in terms.items()}
+
+        def epoch_end(epoch):
+            state.embedding = embed(autoencoder, state.data)
+            labels = nearest_centers(state.embedding, state.centers.detach())[0]
+            changed = (labels != state.labels).sum() / labels.numel()
+            state.labels = labels
+            return {"changed": float(changed)}
+
+        state.n_iter = run_epochs(
+            state.data, phase="cluster", n_epochs=self.max_iter, batch_size=self.batch_size,
+            generator=state.generator, step=step, owner=self,
+            epoch_begin=lambda epoch: self._epoch_begin(state, epoch), epoch_end=epoch_end,
+            tol=self.tol, callbacks=callbacks, history=state.history, verbose=self.verbose,
+            diverged_hint=(f"learning_rate={self.learning_rate} or the weight of the "
+                           "clustering term is probably too large"),
+        )
+
+    # ---------------------------------------------------------------- hooks
+    def _init_clustering(self, state):
+        """Hook: set up the method's parameters; returns the tensors to optimise."""
+        return []
+
+    def _epoch_begin(self, state, epoch):
+        """Hook: per-epoch schedule (e.g. temperature); returns values to record."""
+        return {}
+
+    def _batch_loss(self, state, X_batch, epoch):
+        """Hook: dict of loss terms of a mini-batch; ``"loss"`` is minimised."""
+        raise NotImplementedError
+
+    def _set_method_attributes(self, state):
+        """Hook: fitted attributes specific to the method."""
+
+    # ---------------------------------------------------------------- inference
+    def _check_test_data(self, X):
+        return validate_data(self, X, accept_sparse="csr", reset=False,
+                             dtype=[np.float32, np.float64], order="C",
+                             accept_large_sparse=False)
+
+    def _embed_array(self, X):
+        """Embedding of validated ``X`` with the fitted network, a CPU tensor."""
+        return embed(self.autoencoder_, HostData(X, torch.device("cpu"), torch.float32))
+
+    def _labels_distances(self, X):
+        Z = self._embed_array(X)
+        labels, dist = nearest_centers(Z, torch.as_tensor(self.cluster_centers_))
+        return labels.numpy().astype(np.int32), dist.numpy()
+
+    def predict(self, X):
+        """Cluster of each sample: the nearest centre of its embedding.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self._labels_distances(self._check_test_data(X))[0]
+
+    def fit_predict(self, X, y=None):
+        """Fit, then return ``labels_`` (= ``predict(X)`` with the final network).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self.fit(X).labels_
+
+    def transform(self, X):
+        """Latent embedding of each sample (the encoder's output).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components_), float32
+        """
+        check_is_fitted(self)
+        return self._embed_array(self._check_test_data(X)).numpy()
+
+    def score(self, X, y=None):
+        """Minus the k-means inertia of ``X`` in the latent space.
+
+        For monitoring only: the latent space is learned, so this value is not comparable
+        across hyper-parameters (a collapsed embedding scores best). For model selection,
+        give ``GridSearchCV`` an explicit scorer, e.g.
+        :data:`skdeepcluster.metrics.accuracy_scorer` on labelled data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        _, dist = self._labels_distances(self._check_test_data(X))
+        return -float(dist.sum(dtype=np.float64))
+
+    def _has_proba(self):
+        return hasattr(self, "_assignment_proba")
+
+    @available_if(_has_proba)
+    def predict_proba(self, X):
+        """Soft assignment of each sample to the clusters (rows sum to one).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters)
+        """
+        check_is_fitted(self)
+        Z = self._embed_array(self._check_test_data(X))
+        with torch.no_grad():
+            return self._assignment_proba(Z, torch.as_tensor(self.cluster_centers_)).numpy()
