@@ -42,7 +42,7 @@ from ._engine import (
     run_epochs,
     seeded_generator,
 )
-from ._kmeans import nearest_centers
+from ._kmeans import kmeans, nearest_centers
 from ._losses import reconstruction_loss
 from .networks import ACTIVATIONS, build_autoencoder, check_autoencoder
 
@@ -254,9 +254,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                                   "probably too large"))
 
     def _init_centers(self, state):
-        """k-means (this package's, on the device) in the latent space of the network."""
-        from ._concrete import ShallowConcreteKMeans
-
+        """k-means (k-means++ and Lloyd, ``n_init`` runs) in the latent space, on the device."""
         start = time.perf_counter()
         Z = embed(state.autoencoder, state.data)
         if not bool(torch.isfinite(Z).all()):
@@ -264,20 +262,18 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 "The embedding of the training data contains NaN or infinity; scale the "
                 "input (e.g. with StandardScaler) or lower pretrain_learning_rate."
             )
-        with warnings.catch_warnings():
-            # Duplicate embeddings are reported once, on the final labels.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            km = ShallowConcreteKMeans(
-                n_clusters=self.n_clusters, n_init=self.n_init, random_state=state.seed,
-                device=state.device,
-            ).fit(Z.cpu().numpy())
-        state.centers = torch.as_tensor(km.cluster_centers_, device=state.device)
-        state.labels = nearest_centers(Z, state.centers)[0]
+        # A generator of its own: the initialisation does not depend on how many random
+        # numbers the pretraining drew, so methods that share a pretrained network
+        # (pretrain_epochs=0) start from the same centres.
+        generator = seeded_generator(state.seed + 1, state.device)
+        centers, labels, inertia, n_iter = kmeans(Z, self.n_clusters, self.n_init, generator)
+        state.centers = centers
+        state.labels = labels
         state.embedding = Z
         state.n_iter = 0
         state.history.append({
-            "phase": "init", "epoch": 1, "inertia": float(km.inertia_),
-            "kmeans_iter": int(km.n_iter_), "seconds": time.perf_counter() - start,
+            "phase": "init", "epoch": 1, "inertia": inertia, "kmeans_iter": n_iter,
+            "seconds": time.perf_counter() - start,
         })
 
     def _clustering_phase(self, state, callbacks):

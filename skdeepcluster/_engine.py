@@ -132,7 +132,8 @@ class HostData:
 
     Parameters
     ----------
-    X : ndarray or scipy CSR matrix of shape (n_samples, n_features)
+    X : ndarray, scipy CSR matrix or Tensor of shape (n_samples, n_features)
+        A tensor may already live on ``device`` (e.g. an embedding computed there).
     device : torch.device
     dtype : torch.dtype
     sample_weight : ndarray of shape (n_samples,) or None
@@ -152,7 +153,7 @@ class HostData:
             self._X = X.tocsr()
             self._tensor = None
         else:
-            t = host_tensor(X)
+            t = X if torch.is_tensor(X) else host_tensor(X)
             if t.dtype != dtype:
                 t = t.to(dtype)
             if device.type != "cpu" and keep_on_device:

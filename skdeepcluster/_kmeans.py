@@ -11,7 +11,9 @@ import torch
 __all__ = [
     "assign_nearest",
     "farthest_points",
+    "kmeans",
     "kmeans_plusplus",
+    "lloyd",
     "nearest_centers",
     "squared_distances",
 ]
@@ -180,3 +182,73 @@ def farthest_points(min_sq_dist, n_points, exclude=None):
         d = d.clone()
         d[exclude] = -1.0
     return torch.topk(d, n_points).indices
+
+
+@torch.no_grad()
+def lloyd(Z, centers, max_iter=300, tol=1e-4):
+    """Lloyd's k-means iterations on a tensor ``Z`` that lives on the device.
+
+    Stops when the squared centre shift is at most ``tol`` times the mean feature variance
+    of ``Z`` (scikit-learn's rule). An empty cluster is moved to the point farthest from its
+    centre.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, d)
+    centers : Tensor of shape (k, d)
+    max_iter : int
+    tol : float
+
+    Returns
+    -------
+    centers : Tensor of shape (k, d)
+    labels : LongTensor of shape (n,)
+    inertia : float
+    n_iter : int
+    """
+    k = centers.shape[0]
+    tol_abs = float(tol * torch.var(Z, dim=0, correction=0).mean())
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007
+        labels, dist = nearest_centers(Z, centers)
+        counts = torch.bincount(labels, minlength=k)
+        new = torch.zeros_like(centers).index_add_(0, labels, Z)
+        new /= counts.clamp(min=1).unsqueeze(1).to(Z.dtype)
+        empty = torch.nonzero(counts == 0).flatten()
+        if empty.numel():
+            new[empty] = Z[farthest_points(dist, empty.numel())]
+        shift = float(((new - centers) ** 2).sum())
+        centers = new
+        if shift <= tol_abs:
+            break
+    labels, dist = nearest_centers(Z, centers)
+    return centers, labels, float(dist.sum(dtype=torch.float64)), n_iter
+
+
+def kmeans(Z, n_clusters, n_init, generator, max_iter=300, tol=1e-4):
+    """k-means on a device tensor: ``n_init`` runs of k-means++ seeding and Lloyd.
+
+    Used to initialise (and re-fit) the centres of the deep estimators in their latent
+    space, on the training device.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, d)
+    n_clusters, n_init : int
+    generator : torch.Generator on ``Z``'s device
+
+    Returns
+    -------
+    centers, labels, inertia, n_iter
+        Of the run with the lowest inertia.
+    """
+    from ._engine import HostData
+
+    data = HostData(Z, Z.device, Z.dtype)
+    best = None
+    for _ in range(n_init):
+        centers, _ = kmeans_plusplus(data, n_clusters, generator)
+        result = lloyd(Z, centers, max_iter=max_iter, tol=tol)
+        if best is None or result[2] < best[2]:
+            best = result
+    return best
