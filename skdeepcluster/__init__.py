@@ -3,6 +3,7 @@
 from . import metrics, networks
 from ._aekmeans import AEKMeans
 from ._concrete import ConcreteKMeans, ShallowConcreteKMeans
+from ._engine import TrainingDivergedError
 
 __version__ = "0.1.0.dev0"
 
@@ -10,6 +11,7 @@ __all__ = [
     "AEKMeans",
     "ConcreteKMeans",
     "ShallowConcreteKMeans",
+    "TrainingDivergedError",
     "__version__",
     "metrics",
     "networks",

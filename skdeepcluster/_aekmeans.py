@@ -44,7 +44,8 @@ class AEKMeans(BaseDeepClusterer):
         Seeds weight initialisation, shuffling and k-means. The caller's global RNGs are
         not touched.
     verbose : int, default=0
-        0 is silent; 1 shows a progress bar for the pretraining (needs ``tqdm``).
+        0 is silent; 1 shows a progress bar for the pretraining (``tqdm`` if installed,
+        otherwise one line per epoch on stderr).
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
         Training device; ``"auto"`` uses CUDA when available. A missing CUDA device warns
         and falls back to the CPU. Fitted networks always live on the CPU.
@@ -67,8 +68,10 @@ class AEKMeans(BaseDeepClusterer):
     n_components_ : int
         Size of the embedding.
     history_ : list of dict
-        One record per epoch (``phase``, ``epoch``, loss terms, ``seconds``) and one for the
-        k-means initialisation (``phase="init"``).
+        One record per pretraining epoch (``phase="pretrain"``, ``epoch``,
+        ``reconstruction``, ``seconds``) and one for the k-means initialisation
+        (``phase="init"``, ``inertia``, ``kmeans_iter``, ``seconds``). A record after which a
+        callback stopped the phase has ``stopped_by_callback=True``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when X has feature names that are all strings.

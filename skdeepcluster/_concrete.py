@@ -149,8 +149,8 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
 
     anneal_rate : 'auto' or float, default='auto'
         Rate ``r`` of the schedule ``τ_t = max(τ_min, τ₀ exp(-r t))`` over epochs ``t``.
-        ``'auto'`` reaches ``τ_min`` after ``max_iter / 2`` epochs; ``0`` keeps ``τ = τ₀``
-        (use it to grid-search a fixed temperature).
+        ``'auto'`` reaches ``τ_min`` after ``AUTO_ANNEAL_EPOCHS`` (10) epochs, at most
+        ``max_iter // 2``; ``0`` keeps ``τ = τ₀`` (use it to grid-search a fixed temperature).
 
     sigma : float, default=0.25
         Bandwidth ``σ`` of the assignment probabilities (eq. 3), in units of the root total
@@ -721,7 +721,8 @@ class ConcreteKMeans(BaseDeepClusterer):
     random_state : int, RandomState instance or None, default=None
         Seeds weights, shuffling, k-means and the Gumbel noise.
     verbose : int, default=0
-        0 is silent; 1 shows a progress bar per phase (needs ``tqdm``).
+        0 is silent; 1 shows a progress bar per phase (``tqdm`` if installed, otherwise
+        one line per epoch on stderr).
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
     callbacks : list of callable, default=None
         ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
@@ -742,9 +743,12 @@ class ConcreteKMeans(BaseDeepClusterer):
         Epochs of the joint phase run.
     n_components_ : int
     history_ : list of dict
-        Per-epoch records: ``phase`` ("pretrain", "init", "cluster"), ``epoch``, ``loss``,
-        ``reconstruction``, ``clustering``, ``tau``, ``changed`` (fraction of labels changed),
-        ``seconds``.
+        One record per epoch, in order. All have ``phase``, ``epoch`` and ``seconds``;
+        "pretrain" records add ``reconstruction``; the single "init" record (k-means in the
+        latent space) adds ``inertia`` and ``kmeans_iter``; "cluster" records add ``loss``,
+        ``reconstruction``, ``clustering``, ``tau``, ``sigma`` (absolute) and ``changed``
+        (fraction of training labels changed in the epoch). A record after which a callback
+        stopped the phase has ``stopped_by_callback=True``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
 

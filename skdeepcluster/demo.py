@@ -15,6 +15,11 @@ meaningful on the raw values, and z-scoring would inflate the almost-constant
 border pixels to the same weight as the informative centre pixels. Pass
 ``--standardize`` to compare against the z-scored variant anyway.
 
+The deep estimators (``AEKMeans``, ``ConcreteKMeans``) see the pixels divided by 16, i.e.
+in [0, 1] as in the deep clustering papers (a ``FunctionTransformer`` in a pipeline), and
+are pretrained for ``DEMO_PRETRAIN_EPOCHS`` epochs (50) to keep the demo short; the quality
+benchmark (``benchmarks/bench_deep.py``) uses the full protocol.
+
 Every method is fitted once per seed; the table reports mean ± standard
 deviation over seeds of
 
@@ -55,6 +60,40 @@ def _shallow_concrete_kmeans(seed: int):
     return ShallowConcreteKMeans(n_clusters=N_CLUSTERS, n_init=10, random_state=seed)
 
 
+#: Pretraining epochs of the deep estimators in the demo (the package default is 200; 50 is
+#: what DEC-keras uses on USPS and DKM everywhere, and keeps the demo to a couple of minutes).
+DEMO_PRETRAIN_EPOCHS = 50
+
+
+def _scale_pixels(X):
+    """Digits pixels from 0..16 to [0, 1], the preprocessing of the deep clustering papers."""
+    return X / 16.0
+
+
+def _deep(cls, **params):
+    def factory(seed: int):
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer
+
+        model = cls(n_clusters=N_CLUSTERS, pretrain_epochs=DEMO_PRETRAIN_EPOCHS,
+                    random_state=seed, **params)
+        return make_pipeline(FunctionTransformer(_scale_pixels), model)
+
+    return factory
+
+
+def _aekmeans(seed: int):
+    from skdeepcluster import AEKMeans
+
+    return _deep(AEKMeans)(seed)
+
+
+def _concrete_kmeans(seed: int):
+    from skdeepcluster import ConcreteKMeans
+
+    return _deep(ConcreteKMeans)(seed)
+
+
 #: Reference methods from scikit-learn that every run is compared against.
 BASELINES: list[tuple[str, Factory]] = [
     ("KMeans", lambda seed: KMeans(n_clusters=N_CLUSTERS, n_init=10, random_state=seed)),
@@ -64,6 +103,8 @@ BASELINES: list[tuple[str, Factory]] = [
 #: appended here as ``(name, factory)`` pairs.
 ESTIMATORS: list[tuple[str, Factory]] = [
     ("ShallowConcreteKMeans", _shallow_concrete_kmeans),
+    ("AEKMeans", _aekmeans),
+    ("ConcreteKMeans", _concrete_kmeans),
 ]
 
 

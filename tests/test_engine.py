@@ -298,3 +298,38 @@ def test_run_epochs_raises_on_nan_with_epoch_and_phase():
                        match="loss \\(loss\\) became NaN at epoch 2 of the warm phase; boom"):
         run_epochs(data, phase="warm", n_epochs=5, batch_size=2,
                    generator=seeded_generator(0, "cpu"), step=step, diverged_hint="boom")
+
+
+# ---------------------------------------------------------------- torch k-means
+from skdeepcluster._kmeans import kmeans, lloyd  # noqa: E402
+
+
+def test_lloyd_hand_made_case():
+    Z = torch.tensor([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 4.0]])
+    centers, labels, inertia, n_iter = lloyd(Z, torch.tensor([[1.0, 1.0], [9.0, 1.0]]))
+    torch.testing.assert_close(centers, torch.tensor([[0.0, 1.0], [10.0, 2.0]]))
+    assert labels.tolist() == [0, 0, 1, 1]
+    assert inertia == pytest.approx(1 + 1 + 4 + 4)
+    assert n_iter == 2  # one move, then a zero shift
+
+
+def test_lloyd_relocates_an_empty_cluster_to_the_farthest_point():
+    Z = torch.tensor([[0.0], [1.0], [2.0], [30.0]])
+    centers, labels, _, _ = lloyd(Z, torch.tensor([[1.0], [100.0], [101.0]]))
+    assert len(set(labels.tolist())) == 3
+    assert 30.0 in centers.flatten().tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kmeans_matches_sklearn_inertia_on_blobs(seed):
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n_samples=500, centers=5, n_features=4, random_state=seed)
+    Z = torch.as_tensor(X, dtype=torch.float64)
+    _, labels, inertia, _ = kmeans(Z, 5, n_init=5, generator=seeded_generator(seed, "cpu"))
+    ref = KMeans(5, n_init=5, random_state=seed).fit(X)
+    assert inertia == pytest.approx(ref.inertia_, rel=1e-6)
+    # deterministic for a given generator seed
+    _, labels2, _, _ = kmeans(Z, 5, n_init=5, generator=seeded_generator(seed, "cpu"))
+    assert torch.equal(labels, labels2)
