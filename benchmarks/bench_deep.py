@@ -38,14 +38,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
+
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from skdeepcluster import AEKMeans, ConcreteKMeans
 from skdeepcluster.datasets import load_dataset
 from skdeepcluster.metrics import cluster_accuracy
-
-HERE = Path(__file__).resolve().parent
 
 #: The MLP of METHODS.md §3.1 and the pretraining of §3.2's package proposal (end-to-end
 #: Adam 1e-3, batch 256, 200 epochs: the length of IDEC-toy and DCEC; DEC-keras uses 50

@@ -401,3 +401,23 @@ def test_collapse_warns_with_cluster_sizes(blobs):
         warnings.simplefilter("error", UserWarning)
         with pytest.warns(Warning, match=r"Number of distinct clusters \(2\).*cluster sizes"):
             small(AEKMeans).fit(X)
+
+
+def test_verbose_without_tqdm_prints_one_line_per_epoch(blobs, capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tqdm(name, *args, **kwargs):
+        if name.startswith("tqdm"):
+            raise ImportError("no tqdm")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    X, _ = blobs
+    small(ConcreteKMeans, verbose=1, pretrain_epochs=2, max_iter=3, tol=0).fit(X)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "pretrain epoch 1", "pretrain epoch 2", "cluster epoch 1", "cluster epoch 2",
+        "cluster epoch 3"]
+    assert "reconstruction=" in lines[0] and "changed=" in lines[-1]
