@@ -67,8 +67,12 @@ PROTOCOLS = {
     "AEKMeans": {"cls": AEKMeans, "params": {"n_init": 20},
                  "source": "MLP d-500-500-2000-10, pretraining as above, KMeans n_init=20"},
     "ConcreteKMeans": {"cls": ConcreteKMeans, "params": {"n_init": 20, "max_iter": 100},
-                       "source": "CKM defaults: lam=1, tau 1->0.1, sigma=0.1, Adam 1e-4, "
-                                 "100 epochs, tol=1e-3"},
+                       "source": "CKM defaults: scale-invariant k-means term, lam=3, "
+                                 "tau 1->0.1, sigma=0.1, Adam 1e-4, 100 epochs, tol=1e-3"},
+    "ConcreteKMeans-paper": {
+        "cls": ConcreteKMeans,
+        "params": {"n_init": 20, "max_iter": 100, "scale_invariant": False, "lam": 1.0},
+        "source": "the paper's loss (scale_invariant=False), lam=1, otherwise as above"},
 }
 
 #: Published figures (%), ACC / NMI / ARI, with their source (METHODS.md §7.7).

@@ -679,8 +679,11 @@ class ConcreteKMeans(BaseDeepClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters ``K``.
-    lam : float, default=1.0
-        Weight ``λ₁`` of the concrete k-means term.
+    lam : float, default=3.0
+        Weight ``λ₁`` of the concrete k-means term. With ``scale_invariant=True`` (the
+        default) it weighs ``L_CKM`` divided by the embedding's total variance, a number
+        between 0 and 1; with ``scale_invariant=False`` it weighs the paper's ``L_CKM``
+        in the (learned) units of the embedding.
     tau : float, default=1.0
         Initial Gumbel-softmax temperature ``τ₀``.
     tau_min : float, default=0.1
@@ -695,6 +698,14 @@ class ConcreteKMeans(BaseDeepClusterer):
         after every epoch so that σ follows the learned scale of the embedding (with an
         absolute σ, a shrinking embedding makes ``p(k | z)`` flat, the samples random, and the
         embedding collapses; METHODS.md §7.6). Same unit as in :class:`ShallowConcreteKMeans`.
+    scale_invariant : bool, default=True
+        Divide ``L_CKM`` of each mini-batch by the total variance of the batch's embedding
+        ``tr Cov(Z_batch)`` (with its gradient), so that the term is the fraction of the
+        spread left within clusters and cannot be lowered by shrinking the embedding.
+        False gives the paper's loss, whose k-means term the encoder can reduce by
+        contracting all codes (METHODS.md §7.6): on USPS with 200 pretraining epochs that
+        contracts the embedding 2.4x within 30 epochs and takes ACC from 0.68 (AE+KM) down
+        to 0.59, where the scale-invariant term raises it to 0.70-0.72 (see Notes).
     n_components : int, default=10
         Size ``p`` of the embedding.
     hidden_dims : sequence of int, default=(500, 500, 2000)
@@ -752,6 +763,20 @@ class ConcreteKMeans(BaseDeepClusterer):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
 
+    Notes
+    -----
+    ``scale_invariant=True`` departs from the paper's objective, which is
+    ``L_AE + λ₁ L_CKM`` with ``L_CKM`` in the units of the embedding. The network chooses
+    those units: the decoder can undo any rescaling of the codes, so the cheapest way to
+    lower ``L_CKM`` is to shrink every code, and the gradient that does so also pulls each
+    code towards the centre it happens to be assigned to, hardening early mistakes. With
+    the batch's total variance as denominator the term becomes
+    ``Σ_i ||z_i − h̃_i M||² / Σ_i ||z_i − z̄||²`` (one minus the fraction of variance
+    explained by the clusters), which only rewards separating clusters. Measured on USPS
+    (seed 0, 30 joint epochs from the same pretrained network, AE+KM ACC/NMI
+    0.684/0.660): paper loss ``λ₁=1`` 0.589/0.545, ``λ₁=5`` 0.589/0.620; scale-invariant
+    ``λ₁=1`` 0.697/0.676, ``λ₁=3`` 0.705/0.684, ``λ₁=10`` 0.716/0.695.
+
     See Also
     --------
     ShallowConcreteKMeans : the same loss on the raw features (no network).
@@ -780,17 +805,19 @@ class ConcreteKMeans(BaseDeepClusterer):
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "tol": [Interval(Real, 0, 1, closed="both")],
+        "scale_invariant": ["boolean"],
     }
 
     def __init__(
         self,
         n_clusters=8,
         *,
-        lam=1.0,
+        lam=3.0,
         tau=1.0,
         tau_min=0.1,
         anneal_rate="auto",
         sigma=0.1,
+        scale_invariant=True,
         n_components=10,
         hidden_dims=(500, 500, 2000),
         activation="relu",
@@ -813,6 +840,7 @@ class ConcreteKMeans(BaseDeepClusterer):
         self.tau_min = tau_min
         self.anneal_rate = anneal_rate
         self.sigma = sigma
+        self.scale_invariant = scale_invariant
         self.n_components = n_components
         self.hidden_dims = hidden_dims
         self.activation = activation
@@ -847,8 +875,12 @@ class ConcreteKMeans(BaseDeepClusterer):
         total_variance = float(torch.var(Z, dim=0, correction=0).sum())
         return self.sigma * (math.sqrt(total_variance) if total_variance > 0 else 1.0)
 
-    def _init_clustering(self, state):
+    def _measure_embedding(self, state):
+        state.total_variance = float(torch.var(state.embedding, dim=0, correction=0).sum())
         state.sigma = self._absolute_sigma(state.embedding)
+
+    def _init_clustering(self, state):
+        self._measure_embedding(state)
         state.centers = torch.nn.Parameter(state.centers.clone())
         state.tau = self.tau
         return [state.centers]
@@ -857,7 +889,7 @@ class ConcreteKMeans(BaseDeepClusterer):
         # σ follows the scale of the embedding (measured on the whole training set after
         # each epoch): with a fixed σ, a shrinking embedding would make p(k|z) flat and the
         # sampled assignments random, which drives the embedding to collapse.
-        state.sigma = self._absolute_sigma(state.embedding)
+        self._measure_embedding(state)
         state.tau = self._temperature(epoch)
         return {"tau": state.tau, "sigma": state.sigma}
 
@@ -868,11 +900,26 @@ class ConcreteKMeans(BaseDeepClusterer):
         noise = gumbel_noise((Z.shape[0], self.n_clusters), state.generator, Z.device, Z.dtype)
         clustering, _ = concrete_kmeans_loss(Z, state.centers, state.tau, state.sigma, noise)
         clustering = clustering / Z.shape[0]
+        if self.scale_invariant:
+            clustering = clustering / self._batch_total_variance(Z, state)
         return {
             "loss": reconstruction + self.lam * clustering,
             "reconstruction": reconstruction,
             "clustering": clustering,
         }
+
+    @staticmethod
+    def _batch_total_variance(Z, state):
+        """Total variance of the batch's embedding, differentiable (the scale of ``L_CKM``).
+
+        A batch of one row has no spread: the last total variance of the whole embedding
+        (a constant) stands in for it.
+        """
+        if Z.shape[0] > 1:
+            variance = torch.var(Z, dim=0, correction=0).sum()
+        else:
+            variance = Z.new_tensor(state.total_variance)
+        return variance.clamp_min(torch.finfo(Z.dtype).tiny)
 
     def _set_method_attributes(self, state):
         self.sigma_ = self._absolute_sigma(state.embedding)
