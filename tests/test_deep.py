@@ -1,5 +1,6 @@
 """BaseDeepClusterer behaviour through ConcreteKMeans and AEKMeans."""
 
+import copy
 import pickle
 import random
 import re
@@ -424,3 +425,34 @@ def test_verbose_without_tqdm_prints_one_line_per_epoch(blobs, capsys, monkeypat
         "pretrain epoch 1", "pretrain epoch 2", "cluster epoch 1", "cluster epoch 2",
         "cluster epoch 3"]
     assert "reconstruction=" in lines[0] and "changed=" in lines[-1]
+
+
+def _scaled_encoder_copy(ae, factor):
+    """The same network with its codes multiplied by ``factor`` (and the decoder undoing it)."""
+    scaled = copy.deepcopy(ae)
+    last_encoder = [m for m in scaled.encoder.modules() if isinstance(m, nn.Linear)][-1]
+    first_decoder = [m for m in scaled.decoder.modules() if isinstance(m, nn.Linear)][0]
+    with torch.no_grad():
+        last_encoder.weight.mul_(factor)
+        last_encoder.bias.mul_(factor)
+        first_decoder.weight.div_(factor)
+    return scaled
+
+
+@pytest.mark.parametrize("scale_invariant, ratio", [(True, 1.0), (False, 100.0)])
+def test_kmeans_term_scale_invariance(blobs, scale_invariant, ratio):
+    # Rescaling the codes (the decoder compensating) leaves the scale-invariant k-means term
+    # unchanged and multiplies the paper's term by the square of the factor. A learning
+    # rate of ~0 keeps the networks as built, so the epoch means compare the same batches.
+    X, _ = blobs
+    ae = small(AEKMeans).fit(X).autoencoder_
+    terms, reconstructions = [], []
+    for factor in (1.0, 10.0):
+        model = small(ConcreteKMeans, autoencoder=_scaled_encoder_copy(ae, factor),
+                      pretrain_epochs=0, max_iter=1, tol=0, learning_rate=1e-12,
+                      scale_invariant=scale_invariant).fit(X)
+        record = model.history_[-1]
+        terms.append(record["clustering"])
+        reconstructions.append(record["reconstruction"])
+    assert reconstructions[1] == pytest.approx(reconstructions[0], rel=1e-4)
+    assert terms[1] / terms[0] == pytest.approx(ratio, rel=1e-3)
