@@ -431,7 +431,7 @@ def _scaled_encoder_copy(ae, factor):
     """The same network with its codes multiplied by ``factor`` (and the decoder undoing it)."""
     scaled = copy.deepcopy(ae)
     last_encoder = [m for m in scaled.encoder.modules() if isinstance(m, nn.Linear)][-1]
-    first_decoder = [m for m in scaled.decoder.modules() if isinstance(m, nn.Linear)][0]
+    first_decoder = next(m for m in scaled.decoder.modules() if isinstance(m, nn.Linear))
     with torch.no_grad():
         last_encoder.weight.mul_(factor)
         last_encoder.bias.mul_(factor)
