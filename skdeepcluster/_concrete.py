@@ -871,13 +871,14 @@ class ConcreteKMeans(BaseDeepClusterer):
         return max(self.tau_min, self.tau * math.exp(-rate * (epoch - 1)))
 
     def _absolute_sigma(self, Z):
-        """``sigma`` in units of the root total variance of the embedding ``Z``."""
+        """``sigma`` in units of the root total variance of the embedding ``Z``, and that
+        total variance."""
         total_variance = float(torch.var(Z, dim=0, correction=0).sum())
-        return self.sigma * (math.sqrt(total_variance) if total_variance > 0 else 1.0)
+        scale = math.sqrt(total_variance) if total_variance > 0 else 1.0
+        return self.sigma * scale, total_variance
 
     def _measure_embedding(self, state):
-        state.total_variance = float(torch.var(state.embedding, dim=0, correction=0).sum())
-        state.sigma = self._absolute_sigma(state.embedding)
+        state.sigma, state.total_variance = self._absolute_sigma(state.embedding)
 
     def _init_clustering(self, state):
         self._measure_embedding(state)
@@ -922,7 +923,7 @@ class ConcreteKMeans(BaseDeepClusterer):
         return variance.clamp_min(torch.finfo(Z.dtype).tiny)
 
     def _set_method_attributes(self, state):
-        self.sigma_ = self._absolute_sigma(state.embedding)
+        self.sigma_, _ = self._absolute_sigma(state.embedding)
 
     def _assignment_proba(self, Z, centers):
         return rbf_assignment_proba(Z, centers, self.sigma_)
