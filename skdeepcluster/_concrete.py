@@ -681,8 +681,8 @@ class ConcreteKMeans(BaseDeepClusterer):
         Number of clusters ``K``.
     lam : float, default=3.0
         Weight ``λ₁`` of the concrete k-means term. With ``scale_invariant=True`` (the
-        default) it weighs ``L_CKM`` divided by the embedding's total variance, a number
-        between 0 and 1; with ``scale_invariant=False`` it weighs the paper's ``L_CKM``
+        default) it weighs ``L_CKM`` divided by the embedding's total variance (below 1 when
+        the sampled centres are the nearest ones); with ``scale_invariant=False`` it weighs the paper's ``L_CKM``
         in the (learned) units of the embedding.
     tau : float, default=1.0
         Initial Gumbel-softmax temperature ``τ₀``.

@@ -456,3 +456,12 @@ def test_kmeans_term_scale_invariance(blobs, scale_invariant, ratio):
         reconstructions.append(record["reconstruction"])
     assert reconstructions[1] == pytest.approx(reconstructions[0], rel=1e-4)
     assert terms[1] / terms[0] == pytest.approx(ratio, rel=1e-3)
+
+
+def test_scale_invariant_term_with_a_one_row_batch(blobs):
+    # 240 rows in batches of 239 leave a last batch of one row, which has no spread: the
+    # embedding's total variance stands in for it instead of a division by ~0.
+    X, _ = blobs
+    model = small(ConcreteKMeans, batch_size=239, max_iter=2, tol=0).fit(X)
+    clustering = [r["clustering"] for r in model.history_ if r["phase"] == "cluster"]
+    assert all(np.isfinite(c) and 0 <= c < 2 for c in clustering)
