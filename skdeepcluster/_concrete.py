@@ -682,8 +682,8 @@ class ConcreteKMeans(BaseDeepClusterer):
     lam : float, default=3.0
         Weight ``λ₁`` of the concrete k-means term. With ``scale_invariant=True`` (the
         default) it weighs ``L_CKM`` divided by the embedding's total variance (below 1 when
-        the sampled centres are the nearest ones); with ``scale_invariant=False`` it weighs the paper's ``L_CKM``
-        in the (learned) units of the embedding.
+        the sampled centres are the nearest ones); with ``scale_invariant=False`` it weighs
+        the paper's ``L_CKM`` in the (learned) units of the embedding.
     tau : float, default=1.0
         Initial Gumbel-softmax temperature ``τ₀``.
     tau_min : float, default=0.1
