@@ -3,6 +3,7 @@
 from . import metrics, networks
 from ._aekmeans import AEKMeans
 from ._concrete import ConcreteKMeans, ShallowConcreteKMeans
+from ._dec import DCEC, DEC, IDEC
 from ._engine import TrainingDivergedError
 
 __version__ = "0.1.0.dev0"
@@ -10,6 +11,9 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AEKMeans",
     "ConcreteKMeans",
+    "DCEC",
+    "DEC",
+    "IDEC",
     "ShallowConcreteKMeans",
     "TrainingDivergedError",
     "__version__",

@@ -142,12 +142,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             raise ValueError(
                 f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
             )
-        dims = np.asarray(self.hidden_dims)
+        hidden_dims = getattr(self, "hidden_dims", ())
+        dims = np.asarray(hidden_dims)
         if dims.ndim != 1 or not all(
-            isinstance(d, Integral | np.integer) and d >= 1 for d in self.hidden_dims
+            isinstance(d, Integral | np.integer) and d >= 1 for d in hidden_dims
         ):
             raise ValueError(
-                f"hidden_dims must be a sequence of positive integers; got {self.hidden_dims!r}."
+                f"hidden_dims must be a sequence of positive integers; got {hidden_dims!r}."
             )
         self._check_method_params(X)
 
@@ -192,10 +193,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         data = HostData(X, device, torch.float32)
         history = []
         with rng_scope(seed, device):
-            autoencoder = build_autoencoder(
-                self.autoencoder, X.shape[1], self.n_components, self.hidden_dims,
-                self.activation,
-            ).to(device=device, dtype=torch.float32)
+            autoencoder = self._build_autoencoder(X.shape[1]).to(device=device,
+                                                                  dtype=torch.float32)
             probe = torch.arange(min(2, data.n_samples), device=device)
             n_components = check_autoencoder(autoencoder, data.rows(probe))
             state = _FitState(data, autoencoder, device, seeded_generator(seed, device), seed,
@@ -228,6 +227,11 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _build_autoencoder(self, n_features):
+        """The network to train: the user's ``autoencoder`` or the default MLP."""
+        return build_autoencoder(self.autoencoder, n_features, self.n_components,
+                                 self.hidden_dims, self.activation)
 
     # ---------------------------------------------------------------- phases
     def _pretrain(self, state, callbacks):
@@ -277,37 +281,57 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         })
 
     def _clustering_phase(self, state, callbacks):
-        """Joint training of the network and the method's parameters (``max_iter`` epochs)."""
+        """Joint training of the network and the method's parameters (``max_iter`` epochs).
+
+        The training labels (nearest centre) are recomputed on the whole training set after
+        every epoch, or, for a method with an update interval (DEC's target distribution),
+        every ``interval`` mini-batch steps; ``tol`` is compared with the fraction of labels
+        that changed between two such checks.
+        """
         extra_params = self._init_clustering(state)
         if self.max_iter == 0:
             return
         autoencoder = state.autoencoder
-        optimizer = torch.optim.Adam(
-            [*autoencoder.parameters(), *extra_params], lr=self.learning_rate
-        )
+        optimizer = self._make_optimizer([*autoencoder.parameters(), *extra_params])
 
         def step(idx, xb, epoch):
-            terms = self._batch_loss(state, xb, epoch)
+            terms = self._batch_loss(state, idx, xb, epoch)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
             return {k: v.detach() for k, v in terms.items()}
 
-        def epoch_end(epoch):
+        def relabel():
             state.embedding = embed(autoencoder, state.data)
             labels = nearest_centers(state.embedding, state.centers.detach())[0]
-            changed = (labels != state.labels).sum() / labels.numel()
+            changed = float((labels != state.labels).sum() / labels.numel())
             state.labels = labels
-            return {"changed": float(changed)}
+            return changed
 
+        def epoch_end(epoch):
+            return {"changed": relabel()}
+
+        def on_interval(iteration):
+            changed = relabel()
+            record = {} if iteration == 0 else {"changed": changed}
+            record.update(self._interval_update(state, iteration))
+            return record
+
+        interval = self._update_interval(state)
         state.n_iter = run_epochs(
             state.data, phase="cluster", n_epochs=self.max_iter, batch_size=self.batch_size,
             generator=state.generator, step=step, owner=self,
-            epoch_begin=lambda epoch: self._epoch_begin(state, epoch), epoch_end=epoch_end,
+            epoch_begin=lambda epoch: self._epoch_begin(state, epoch),
+            epoch_end=epoch_end if interval is None else None,
+            interval=interval, on_interval=on_interval,
             tol=self.tol, callbacks=callbacks, history=state.history, verbose=self.verbose,
             diverged_hint=(f"learning_rate={self.learning_rate} or the weight of the "
                            "clustering term is probably too large"),
         )
+
+    def _make_optimizer(self, params):
+        """The optimiser of the clustering phase (Adam with ``learning_rate`` by default)."""
+        return torch.optim.Adam(params, lr=self.learning_rate)
 
     # ---------------------------------------------------------------- hooks
     def _init_clustering(self, state):
@@ -318,8 +342,21 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         """Hook: per-epoch schedule (e.g. temperature); returns values to record."""
         return {}
 
-    def _batch_loss(self, state, X_batch, epoch):
-        """Hook: dict of loss terms of a mini-batch; ``"loss"`` is minimised."""
+    def _update_interval(self, state):
+        """Hook: mini-batch steps between label checks (None: once per epoch)."""
+        return None
+
+    def _interval_update(self, state, iteration):
+        """Hook: work done every ``_update_interval`` steps, after the training labels were
+        recomputed (``state.embedding``, ``state.labels``); returns values to record."""
+        return {}
+
+    def _batch_loss(self, state, idx, X_batch, epoch):
+        """Hook: dict of loss terms of a mini-batch; ``"loss"`` is minimised.
+
+        ``idx`` holds the rows' positions in the training set (a device tensor), for
+        per-sample state such as DEC's target distribution.
+        """
         raise NotImplementedError
 
     def _set_method_attributes(self, state):

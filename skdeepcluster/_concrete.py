@@ -894,7 +894,7 @@ class ConcreteKMeans(BaseDeepClusterer):
         state.tau = self._temperature(epoch)
         return {"tau": state.tau, "sigma": state.sigma}
 
-    def _batch_loss(self, state, X_batch, epoch):
+    def _batch_loss(self, state, idx, X_batch, epoch):
         ae = state.autoencoder
         Z = ae.encode(X_batch)
         reconstruction = reconstruction_loss(ae.decode(Z), X_batch, self._reconstruction_reduction)

@@ -257,8 +257,9 @@ class _Progress:
 
 
 def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None,
-               epoch_begin=None, epoch_end=None, tol=None, callbacks=(), history=None,
-               verbose=0, diverged_hint="the learning rate is probably too large"):
+               epoch_begin=None, epoch_end=None, interval=None, on_interval=None, tol=None,
+               callbacks=(), history=None, verbose=0,
+               diverged_hint="the learning rate is probably too large"):
     """The training loop shared by every estimator: shuffled epochs of mini-batch steps.
 
     Each epoch draws a permutation with ``generator`` and hands the mini-batches, gathered
@@ -284,6 +285,13 @@ def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None
     epoch_end : callable ``epoch_end(epoch) -> dict``, optional
         Called after each epoch; its dict joins the record. A ``"changed"`` entry (fraction
         of labels changed since the previous epoch) is compared with ``tol``.
+    interval : int, optional
+        Call ``on_interval`` before every ``interval``-th mini-batch step, counting steps
+        over the whole phase from 0 (DEC's target-distribution update).
+    on_interval : callable ``on_interval(iteration) -> dict``, optional
+        Its dict joins the record of the current epoch. A ``"changed"`` entry below ``tol``
+        stops training at once, before the step (so a phase can end mid-epoch; the
+        epoch's loss terms are then averaged over the samples seen).
     tol : float, optional
         Stop once ``record["changed"] < tol``.
     callbacks : sequence of callables ``callback(owner, record) -> bool``
@@ -308,8 +316,12 @@ def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None
     if history is None:
         history = []
     progress = _Progress(verbose, n_epochs, phase)
-    n = data.n_samples
     n_run = 0
+    iteration = 0
+
+    def below_tol(values):
+        return tol is not None and values.get("changed") is not None and values["changed"] < tol
+
     try:
         for epoch in range(1, n_epochs + 1):
             start = time.perf_counter()
@@ -317,13 +329,30 @@ def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None
             if epoch_begin is not None:
                 record.update(epoch_begin(epoch))
             names, sums = None, None
+            seen = 0
+            converged = False
             for idx, xb in data.minibatches(batch_size, generator):
+                if interval is not None and iteration % interval == 0:
+                    update = on_interval(iteration)
+                    record.update(update)
+                    if below_tol(update):
+                        converged = True
+                        break
                 terms = step(idx, xb, epoch)
+                iteration += 1
                 if names is None:
                     names = list(terms)
                 batch = torch.stack([terms[k] for k in names]) * xb.shape[0]
                 sums = batch if sums is None else sums + batch
-            values = (sums / n).tolist()
+                seen += xb.shape[0]
+            if names is None:
+                # Converged before the first step of this epoch: the check belongs to the
+                # record of the previous epoch.
+                if history and history[-1].get("phase") == phase:
+                    history[-1].update({k: v for k, v in record.items()
+                                        if k not in ("phase", "epoch")})
+                break
+            values = (sums / seen).tolist()
             record.update(zip(names, values))
             bad = [k for k, v in zip(names, values) if not math.isfinite(v)]
             if bad:
@@ -340,8 +369,7 @@ def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None
             history.append(record)
             n_run = epoch
             progress.update(record)
-            stop = tol is not None and record.get("changed") is not None and (
-                record["changed"] < tol)
+            stop = converged or below_tol(record)
             for callback in callbacks:
                 if callback(owner, record):
                     record["stopped_by_callback"] = True

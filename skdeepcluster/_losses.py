@@ -11,9 +11,12 @@ __all__ = [
     "concrete_kmeans_center_grad",
     "concrete_kmeans_loss",
     "gumbel_noise",
+    "kl_clustering_loss",
     "rbf_assignment_proba",
     "reconstruction_loss",
     "straight_through_gumbel_softmax",
+    "student_t_log_assignment",
+    "target_distribution",
 ]
 
 
@@ -184,3 +187,73 @@ def reconstruction_loss(X_hat, X, reduction="sum"):
     if reduction == "mean":
         return (diff * diff).mean()
     return (diff * diff).sum() / X.shape[0]
+
+
+def student_t_log_assignment(Z, centers, alpha=1.0):
+    """Log of DEC's soft assignment: a Student's t kernel normalised over the clusters.
+
+    ``q_ij ∝ (1 + ||z_i − μ_j||² / α)^{−(α+1)/2}`` (Xie et al. 2016, eq. 1; METHODS.md §3.4),
+    computed as ``log_softmax_j(−(α+1)/2 · log1p(D_ij / α))``, which stays finite for any
+    distance (no power of a large number is ever formed). ``exp`` of the result is ``Q``.
+
+    Parameters
+    ----------
+    Z : Tensor of shape (n, p)
+        Embedded points.
+    centers : Tensor of shape (k, p)
+    alpha : float, default=1.0
+        Degrees of freedom ``α`` of the t distribution, > 0 (1 in every reference).
+
+    Returns
+    -------
+    log_q : Tensor of shape (n, k)
+        ``log q_ij``; ``argmax_j`` is the nearest centre.
+    """
+    D = squared_distances(Z, centers)
+    return torch.log_softmax(torch.log1p(D / alpha) * (-(alpha + 1.0) / 2.0), dim=1)
+
+
+@torch.no_grad()
+def target_distribution(Q):
+    """DEC's auxiliary target ``P`` from the soft assignments ``Q`` of the whole data set.
+
+    ``p_ij = (q_ij² / f_j) / Σ_j' (q_ij'² / f_j')`` with ``f_j = Σ_i q_ij`` the soft size of
+    cluster ``j`` (Xie et al. 2016, eq. 3; METHODS.md §3.4). Squaring sharpens the
+    assignments; dividing by ``f_j`` keeps large clusters from absorbing the others. ``f_j``
+    is clamped to the smallest positive number of the dtype, so an empty cluster gives zeros,
+    never NaN. ``P`` carries no gradient (a fixed target).
+
+    Parameters
+    ----------
+    Q : Tensor of shape (n, k)
+        Soft assignments (rows sum to one) of **every** training sample: ``f_j`` is a
+        statistic of the whole set, not of a mini-batch.
+
+    Returns
+    -------
+    P : Tensor of shape (n, k)
+    """
+    f = Q.sum(dim=0).clamp_min(torch.finfo(Q.dtype).tiny)
+    weight = Q * Q / f
+    return weight / weight.sum(dim=1, keepdim=True).clamp_min(torch.finfo(Q.dtype).tiny)
+
+
+def kl_clustering_loss(P, log_Q):
+    """DEC's clustering loss ``KL(P || Q)``, averaged over the rows.
+
+    ``(1/n) Σ_i Σ_j p_ij log(p_ij / q_ij)`` (``torch.nn.functional.kl_div`` with
+    ``reduction="batchmean"``: the per-sample KL of the papers and of Keras' ``kld``;
+    ``"mean"`` would also divide by ``k``). Terms with ``p_ij = 0`` contribute 0.
+
+    Parameters
+    ----------
+    P : Tensor of shape (n, k)
+        Target distribution (from :func:`target_distribution`), no gradient.
+    log_Q : Tensor of shape (n, k)
+        Log soft assignments (from :func:`student_t_log_assignment`).
+
+    Returns
+    -------
+    Tensor (scalar)
+    """
+    return torch.nn.functional.kl_div(log_Q, P, reduction="batchmean")

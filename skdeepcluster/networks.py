@@ -13,11 +13,12 @@ reshapes inside ``encode`` and flattens at the end of ``decode``.
 
 import copy
 import inspect
+import math
 
 import torch
 from torch import nn
 
-__all__ = ["MLPAutoencoder", "build_autoencoder"]
+__all__ = ["ConvAutoencoder", "MLPAutoencoder", "build_autoencoder", "check_input_shape"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -90,6 +91,186 @@ default="relu"
     def decode(self, Z):
         """Reconstruction from the embedding, shape (n_samples, n_features)."""
         return self.decoder(Z)
+
+    def forward(self, X):
+        """Reconstruction of ``X`` (``decode(encode(X))``)."""
+        return self.decode(self.encode(X))
+
+
+def check_input_shape(input_shape, n_features):
+    """Validate an image shape against the number of features; returns ``(C, H, W)``.
+
+    Parameters
+    ----------
+    input_shape : None or tuple of int
+        ``(H, W)`` (one channel) or ``(C, H, W)`` (channels first, PyTorch's layout; each row
+        of X is the image flattened in C order). None means a square one-channel image,
+        ``H = W = sqrt(n_features)``.
+    n_features : int or None
+        None skips the comparison (``input_shape`` is then required).
+
+    Returns
+    -------
+    tuple of int
+        ``(C, H, W)``.
+    """
+    if input_shape is None:
+        n_features = int(n_features)
+        side = math.isqrt(n_features)
+        if side * side != n_features:
+            raise ValueError(
+                f"n_features={n_features} is not a square number of pixels; pass "
+                "input_shape=(H, W) or (C, H, W) with C*H*W == n_features."
+            )
+        return (1, side, side)
+    try:
+        shape = tuple(int(v) for v in input_shape)
+        ok = len(shape) in (2, 3) and all(v >= 1 for v in shape) and all(
+            float(v) == int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"input_shape must be (H, W) or (C, H, W) with positive integers; got "
+            f"{input_shape!r}."
+        )
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if n_features is not None and math.prod(shape) != int(n_features):
+        raise ValueError(
+            f"input_shape={tuple(input_shape)!r} has {math.prod(shape)} values per sample but "
+            f"X has n_features={n_features}; each row must be one image flattened as "
+            "(C, H, W) (or (H, W))."
+        )
+    return shape
+
+
+def _conv_out(size, kernel, padding):
+    """Output size of a stride-2 convolution."""
+    return (size + 2 * padding - kernel) // 2 + 1
+
+
+_CAE_KERNELS = (5, 5, 3)
+
+
+def _cae_geometry(input_shape, n_features, filters):
+    """Checked shape ``(C, H, W)``, filters, paddings and feature-map sizes of the CAE.
+
+    Raises ValueError for a shape that does not match ``n_features``, bad filters, or an
+    image too small for three stride-2 convolutions. Builds nothing (draws no random
+    numbers), so estimators can call it to validate before training.
+    """
+    channels, height, width = check_input_shape(input_shape, n_features)
+    try:
+        filters = tuple(int(f) for f in filters)
+        ok = len(filters) == 3 and min(filters) >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"filters must be three positive integers; got {filters!r}.")
+    # Padding of each convolution: "same" = (k - 1) / 2; the last is "valid" (0) unless
+    # the side is a multiple of 8 (decided per axis, as the reference does for both).
+    pads = [(2, 2), (2, 2), tuple(1 if side % 8 == 0 else 0 for side in (height, width))]
+    sizes = [(height, width)]
+    for k, pad in zip(_CAE_KERNELS, pads):
+        h, w = sizes[-1]
+        sizes.append((_conv_out(h, k, pad[0]), _conv_out(w, k, pad[1])))
+    if min(sizes[-1]) < 1:
+        raise ValueError(
+            f"input_shape={(channels, height, width)} is too small for three stride-2 "
+            f"convolutions (feature maps {sizes}); each side needs at least 9 pixels (or 8)."
+        )
+    return (channels, height, width), filters, pads, sizes
+
+
+class ConvAutoencoder(nn.Module):
+    """Convolutional autoencoder of DCEC (Guo et al., ICONIP 2017, Fig. 1; METHODS.md §13.4).
+
+    Encoder: three stride-2 convolutions (``filters`` = 32, 64, 128 maps; kernels 5, 5, 3;
+    ReLU), flattened, then a **linear** fully connected layer to the embedding of size
+    ``n_components``. The first two convolutions keep ``ceil(size / 2)`` ("same" padding);
+    the third is "same" when the image side is a multiple of 8 and "valid" otherwise, as in
+    the reference code (28 → 14 → 7 → 3 for MNIST, 16 → 8 → 4 → 2 for USPS). Decoder: a
+    fully connected layer with ReLU back to the last feature map, then transposed
+    convolutions mirroring the encoder (ReLU on all but the last, **linear** output) whose
+    output padding is chosen so that every size is restored exactly, for any image size.
+    No batch normalisation, dropout or pooling. Weights are initialised as in the Keras
+    reference (Glorot-uniform, zero biases).
+
+    Data stay 2-D, as scikit-learn requires: ``encode`` takes rows of ``C*H*W`` values
+    (each an image flattened in C order) and ``decode`` returns rows of the same size.
+
+    Parameters
+    ----------
+    n_features : int or None, default=None
+        Values per sample; checked against ``input_shape`` (the estimators pass it when they
+        build the network from ``autoencoder=ConvAutoencoder``).
+    n_components : int, default=10
+        Size of the embedding (the paper uses the number of clusters).
+    input_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(C, H, W)``. None: a square one-channel image of ``n_features``
+        pixels.
+    filters : tuple of three int, default=(32, 64, 128)
+        Feature maps of the three convolutions.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.networks import ConvAutoencoder
+    >>> cae = ConvAutoencoder(n_components=10, input_shape=(28, 28))
+    >>> x = torch.zeros(2, 784)
+    >>> tuple(cae.encode(x).shape), tuple(cae.decode(cae.encode(x)).shape)
+    ((2, 10), (2, 784))
+    >>> cae.feature_map_sizes
+    [(28, 28), (14, 14), (7, 7), (3, 3)]
+    """
+
+    def __init__(self, n_features=None, n_components=10, input_shape=None,
+                 filters=(32, 64, 128)):
+        super().__init__()
+        if input_shape is None and n_features is None:
+            raise ValueError("ConvAutoencoder needs input_shape (or n_features for a square "
+                             "one-channel image).")
+        (channels, height, width), filters, pads, sizes = _cae_geometry(
+            input_shape, n_features, filters)
+        self.input_shape = (channels, height, width)
+        kernels = _CAE_KERNELS
+        self.feature_map_sizes = sizes
+        maps = (channels, *filters)
+        encoder = []
+        for i, (k, pad) in enumerate(zip(kernels, pads)):
+            encoder += [nn.Conv2d(maps[i], maps[i + 1], k, stride=2, padding=pad), nn.ReLU()]
+        self.conv = nn.Sequential(*encoder)
+        h3, w3 = sizes[-1]
+        flat = filters[-1] * h3 * w3
+        self.embed = nn.Linear(flat, int(n_components))
+        self.unembed = nn.Sequential(nn.Linear(int(n_components), flat), nn.ReLU())
+        decoder = []
+        for i in (2, 1, 0):
+            k, pad = kernels[i], pads[i]
+            (h_in, w_in), (h_out, w_out) = sizes[i + 1], sizes[i]
+            out_pad = tuple(out - ((n_in - 1) * 2 - 2 * p + k)
+                            for out, n_in, p in zip((h_out, w_out), (h_in, w_in), pad))
+            decoder.append(nn.ConvTranspose2d(maps[i + 1], maps[i], k, stride=2,
+                                              padding=pad, output_padding=out_pad))
+            if i > 0:
+                decoder.append(nn.ReLU())
+        self.deconv = nn.Sequential(*decoder)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def encode(self, X):
+        """Embedding of the flattened images ``X``, shape (n_samples, n_components)."""
+        images = X.reshape(X.shape[0], *self.input_shape)
+        return self.embed(self.conv(images).flatten(1))
+
+    def decode(self, Z):
+        """Reconstructed images, flattened: shape (n_samples, C*H*W)."""
+        h3, w3 = self.feature_map_sizes[-1]
+        maps = self.unembed(Z).reshape(Z.shape[0], -1, h3, w3)
+        return self.deconv(maps).flatten(1)
 
     def forward(self, X):
         """Reconstruction of ``X`` (``decode(encode(X))``)."""

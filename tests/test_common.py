@@ -4,6 +4,7 @@ Fast parameters and expected failures live in one table each; every expected fai
 its reason.
 """
 
+import functools
 import inspect
 
 import pytest
@@ -11,7 +12,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skdeepcluster
-from skdeepcluster import AEKMeans, ConcreteKMeans, ShallowConcreteKMeans
+from skdeepcluster import DCEC, DEC, IDEC, AEKMeans, ConcreteKMeans, ShallowConcreteKMeans
+from skdeepcluster.networks import MLPAutoencoder
 
 #: Small networks and few epochs for the deep estimators.
 _DEEP_FAST = {"n_clusters": 2, "hidden_dims": (16,), "n_components": 2, "pretrain_epochs": 10,
@@ -22,6 +24,14 @@ FAST_PARAMS = {
     ShallowConcreteKMeans: {"n_clusters": 2, "n_init": 2, "max_iter": 5, "random_state": 0},
     AEKMeans: _DEEP_FAST,
     ConcreteKMeans: {**_DEEP_FAST, "max_iter": 5},
+    DEC: {**_DEEP_FAST, "max_iter": 3, "update_interval": 2},
+    IDEC: {**_DEEP_FAST, "max_iter": 3, "update_interval": 2},
+    # The checks feed tabular data of 1 to 20 features, which no convolutional network can
+    # read as images: DCEC is checked with a small MLP through ``autoencoder=`` (everything
+    # but the network is DCEC's own); the CAE is tested on images in test_dec.py.
+    DCEC: {**{k: v for k, v in _DEEP_FAST.items() if k != "hidden_dims"},
+           "autoencoder": functools.partial(MLPAutoencoder, hidden_dims=(16,)),
+           "max_iter": 3, "update_interval": 2},
 }
 
 _SAMPLE_WEIGHT_REASON = (
@@ -35,7 +45,7 @@ _SPARSE_PROBA_REASON = (
     "scikit-learn's sparse-input check assumes that an estimator with predict_proba is a "
     "classifier and reads tags.classifier_tags.multi_class, which is None for a clusterer "
     "(AttributeError inside the check). fit, predict and predict_proba on CSR input work and "
-    "are tested in test_deep.py::test_sparse_input_matches_dense."
+    "are tested in test_deep.py and test_dec.py (test_sparse_input_matches_dense)."
 )
 
 #: Checks each estimator is known to fail, with the reason.
@@ -44,10 +54,10 @@ EXPECTED_FAILED_CHECKS = {
         "check_sample_weight_equivalence_on_dense_data": _SAMPLE_WEIGHT_REASON,
         "check_sample_weight_equivalence_on_sparse_data": _SAMPLE_WEIGHT_REASON,
     },
-    ConcreteKMeans: {
+    **{cls: {
         "check_estimator_sparse_array": _SPARSE_PROBA_REASON,
         "check_estimator_sparse_matrix": _SPARSE_PROBA_REASON,
-    },
+    } for cls in (ConcreteKMeans, DEC, IDEC, DCEC)},
 }
 
 

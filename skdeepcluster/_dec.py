@@ -1,0 +1,505 @@
+"""DEC, IDEC and DCEC: self-training on a Student's t soft assignment (METHODS.md §11-13).
+
+The three share everything but their hooks' options: the assignment ``Q``
+(:func:`~skdeepcluster._losses.student_t_log_assignment`), the target ``P`` recomputed from
+the whole training set every ``update_interval`` steps
+(:func:`~skdeepcluster._losses.target_distribution`) and the loss ``KL(P || Q)``
+(:func:`~skdeepcluster._losses.kl_clustering_loss`). DEC trains the encoder alone on the
+KL term; IDEC adds the reconstruction error (weight 1) to ``lam`` times the KL term; DCEC is
+IDEC on the convolutional autoencoder.
+"""
+
+from numbers import Integral, Real
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseDeepClusterer
+from ._losses import (
+    kl_clustering_loss,
+    reconstruction_loss,
+    student_t_log_assignment,
+    target_distribution,
+)
+from .networks import ConvAutoencoder, _cae_geometry, build_autoencoder
+
+__all__ = ["DCEC", "DEC", "IDEC"]
+
+
+class _BaseDEC(BaseDeepClusterer):
+    """The DEC family: hooks shared by DEC, IDEC and DCEC (not for direct use)."""
+
+    _parameter_constraints: dict = {
+        **BaseDeepClusterer._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "update_interval": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "optimizer": [StrOptions({"sgd", "adam"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    # Keras' ``mse`` (mean over the features), the convention of the DEC/IDEC/DCEC code, so
+    # that lam=0.1 weighs the KL term as γ=0.1 does there (METHODS.md §16-C1).
+    _reconstruction_reduction = "mean"
+    #: Whether the reconstruction error is part of the clustering-phase loss (not in DEC).
+    _keeps_decoder = True
+
+    def _make_optimizer(self, params):
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.learning_rate, momentum=self.momentum)
+        return torch.optim.Adam(params, lr=self.learning_rate)
+
+    def _init_clustering(self, state):
+        state.centers = torch.nn.Parameter(state.centers.clone())
+        state.target = None
+        state.n_target_updates = 0
+        return [state.centers]
+
+    def _update_interval(self, state):
+        return self.update_interval
+
+    def _interval_update(self, state, iteration):
+        # P from the soft assignments of the *whole* training set (its cluster frequencies
+        # f_j are a data-set statistic), held fixed until the next update.
+        log_q = student_t_log_assignment(state.embedding, state.centers.detach(), self.alpha)
+        state.target = target_distribution(log_q.exp())
+        state.n_target_updates += 1
+        return {"target_updates": state.n_target_updates}
+
+    def _batch_loss(self, state, idx, X_batch, epoch):
+        ae = state.autoencoder
+        Z = ae.encode(X_batch)
+        log_q = student_t_log_assignment(Z, state.centers, self.alpha)
+        clustering = kl_clustering_loss(state.target[idx], log_q)
+        if not self._keeps_decoder:
+            return {"loss": clustering, "clustering": clustering}
+        reconstruction = reconstruction_loss(ae.decode(Z), X_batch,
+                                             self._reconstruction_reduction)
+        return {
+            "loss": reconstruction + self.lam * clustering,
+            "reconstruction": reconstruction,
+            "clustering": clustering,
+        }
+
+    def _set_method_attributes(self, state):
+        self.n_target_updates_ = getattr(state, "n_target_updates", 0)
+
+    def _assignment_proba(self, Z, centers):
+        return student_t_log_assignment(Z, centers, self.alpha).exp()
+
+
+_SHARED_PARAMS_DOC = """
+    n_components : int, default=10
+        Size ``p`` of the embedding ``z = f_θ(x)``.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Hidden widths of the MLP autoencoder (``d-500-500-2000-p``, METHODS.md §3.1).
+    activation : str, default="relu"
+        Hidden-layer activation of the MLP.
+    autoencoder : None, nn.Module, or callable, default=None
+        None builds the MLP from the parameters above. A module instance (with ``encode``
+        and ``decode`` methods) is deep-copied; with ``pretrain_epochs=0`` its weights are
+        used as they are (e.g. the ``autoencoder_`` of a fitted :class:`AEKMeans`). A class
+        or factory is called with ``n_features`` and ``n_components``; e.g.
+        ``functools.partial(ConvAutoencoder, input_shape=(28, 28))``.
+    pretrain_epochs : int, default=200
+        Epochs of end-to-end reconstruction training with Adam (the IDEC-toy and DCEC
+        recipe; the DEC paper pretrains greedily with denoising, which is not implemented,
+        METHODS.md §3.2 and §16-C12).
+"""
+
+_TRAINING_PARAMS_DOC = """
+    alpha : float, default=1.0
+        Degrees of freedom ``α`` of the Student's t kernel
+        ``q_ij ∝ (1 + ||z_i − μ_j||² / α)^{−(α+1)/2}`` (1 in every reference).
+    update_interval : int, default=140
+        ``T``: mini-batch steps between two updates of the target distribution ``P``, which is
+        computed from the soft assignments of the whole training set (140 in DEC-keras,
+        IDEC and DCEC for MNIST; the references use 30 on USPS and 3-20 on small sets).
+    tol : float in [0, 1], default=1e-3
+        ``δ``: stop when fewer than this fraction of the training labels changed between two
+        consecutive target updates (0.1 %, as the references).
+    max_iter : int, default=200
+        Maximum number of epochs of the clustering phase. The references count mini-batch
+        steps: ``maxiter = 2e4`` steps of 256 samples are 73 epochs of MNIST (70 000) and
+        512 of its 10 000-image test set.
+    batch_size : int, default=256
+    pretrain_learning_rate : float, default=1e-3
+        Adam step size of the pretraining.
+    n_init : int, default=20
+        k-means restarts that initialise the centres ``μ`` on the pretrained embedding.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, shuffling and k-means. The caller's global RNGs are not touched.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar per phase.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        Training device; ``"auto"`` uses CUDA when available. Fitted networks live on the
+        CPU.
+    callbacks : list of callable, default=None
+        ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
+"""
+
+_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    autoencoder_ : torch.nn.Module
+        Trained network (CPU, eval mode).
+    cluster_centers_ : ndarray of shape (n_clusters, n_components_)
+        Centres ``μ_j`` in the latent space.
+    labels_ : ndarray of shape (n_samples,)
+        ``predict`` of the training data with the final network (``argmax_j q_ij``, the
+        nearest centre). The reference code reports the labels of the last target update
+        instead; they differ by at most the last interval's changes (METHODS.md §16-C9).
+    inertia_ : float
+        Sum of squared latent distances of the training data to their centre.
+    n_iter_ : int
+        Epochs of the clustering phase run (the last one may be partial: training stops at
+        the target update where the labels settle).
+    n_target_updates_ : int
+        Times the target distribution was computed.
+    n_components_ : int
+    history_ : list of dict
+        One record per epoch: ``phase``, ``epoch``, ``seconds``; "pretrain" records add
+        ``reconstruction``; the "init" record ``inertia`` and ``kmeans_iter``; "cluster"
+        records add ``loss``, ``clustering`` (the KL term){rec}, ``target_updates`` and
+        ``changed`` (label change at the epoch's last target update).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+"""
+
+
+class DEC(_BaseDEC):
+    __doc__ = """Deep Embedded Clustering (Xie, Girshick and Farhadi, ICML 2016).
+
+    METHODS.md §11. After pretraining an autoencoder and initialising the centres ``μ`` by
+    k-means on the embedding, DEC drops the decoder and trains the encoder ``f_θ`` and the
+    centres to minimise ``KL(P || Q)``, where ``Q`` is the soft assignment of each embedded
+    point by a Student's t kernel and ``P`` the sharpened, frequency-normalised target
+    ``p_ij ∝ q_ij² / f_j`` (``f_j = Σ_i q_ij``). ``P`` is recomputed from the whole training set
+    every ``update_interval`` steps and held fixed in between (self-training); training
+    stops when fewer than ``tol`` of the labels change between two updates.
+
+    Defaults follow the DEC-keras reference (the DEC Caffe code agrees except ``T = 160``):
+    SGD with learning rate 0.01 and momentum 0.9, batch 256, ``T = 140``, ``tol = 0.1 %``,
+    KL averaged over the batch (``batchmean``). Only the encoder and the centres are trained
+    in the clustering phase; ``autoencoder_`` keeps the pretrained decoder unchanged.
+
+    Read more in the :ref:`User Guide <dec>`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+""" + _TRAINING_PARAMS_DOC.replace("    batch_size", """    optimizer : {"sgd", "adam"}, default="sgd"
+        Optimiser of the clustering phase (DEC: SGD with momentum).
+    learning_rate : float, default=0.01
+        Its step size.
+    momentum : float in [0, 1), default=0.9
+        SGD momentum (ignored by Adam).
+    batch_size""", 1) + _SHARED_PARAMS_DOC + _ATTRIBUTES_DOC.format(rec="") + """
+    See Also
+    --------
+    IDEC : keeps the decoder and its reconstruction loss during clustering.
+    DCEC : IDEC with a convolutional autoencoder.
+    AEKMeans : the two-step baseline (same pretraining and initial centres).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import DEC
+    >>> X, y = make_blobs(n_samples=200, centers=3, n_features=8, random_state=0)
+    >>> dec = DEC(n_clusters=3, hidden_dims=(32,), n_components=2, pretrain_epochs=20,
+    ...           max_iter=10, update_interval=5, random_state=0).fit(X)
+    >>> dec.predict_proba(X[:2]).sum(axis=1).round(6).tolist()
+    [1.0, 1.0]
+    >>> bool((dec.predict(X) == dec.labels_).all())
+    True
+    """
+
+    _keeps_decoder = False
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        alpha=1.0,
+        update_interval=140,
+        tol=1e-3,
+        max_iter=200,
+        optimizer="sgd",
+        learning_rate=0.01,
+        momentum=0.9,
+        n_components=10,
+        hidden_dims=(500, 500, 2000),
+        activation="relu",
+        autoencoder=None,
+        pretrain_epochs=200,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        n_init=20,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        callbacks=None,
+    ):
+        self.n_clusters = n_clusters
+        self.alpha = alpha
+        self.update_interval = update_interval
+        self.tol = tol
+        self.max_iter = max_iter
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.n_components = n_components
+        self.hidden_dims = hidden_dims
+        self.activation = activation
+        self.autoencoder = autoencoder
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.n_init = n_init
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks
+
+
+_LAM_DOC = """
+    lam : float, default=0.1
+        ``γ``: weight of the clustering term ``KL(P || Q)`` against the reconstruction error
+        (which has weight 1). The reconstruction error is the squared error averaged over the
+        features and the batch (Keras' ``mse``, the reference code's convention, under which
+        the published γ = 0.1 was tuned; METHODS.md §16-C1). ``lam=0`` trains the autoencoder
+        alone with fixed centres.
+"""
+
+_IDEC_OPT_DOC = """    optimizer : {"adam", "sgd"}, default="adam"
+        Optimiser of the clustering phase. The IDEC code uses Adam (1e-3) on MNIST and
+        SGD (lr 0.1, momentum 0.99, ``T = 30``) on USPS; DCEC uses Adam.
+    learning_rate : float, default=1e-3
+        Its step size.
+    momentum : float in [0, 1), default=0.9
+        SGD momentum (ignored by Adam).
+    batch_size"""
+
+
+class IDEC(_BaseDEC):
+    __doc__ = """Improved Deep Embedded Clustering (Guo, Gao, Liu and Yin, IJCAI 2017).
+
+    METHODS.md §12. DEC with the decoder kept: the autoencoder and the centres minimise
+    ``L = L_r + γ KL(P || Q)``, so that the reconstruction error preserves the local
+    structure of the data while the clustering term sharpens the clusters. The encoder gets
+    gradients from both terms, the decoder from ``L_r`` and the centres from the KL term
+    only. ``Q``, ``P``, the target updates every ``update_interval`` steps and the stopping
+    rule are DEC's (:class:`DEC`).
+
+    Defaults follow the IDEC reference code for MNIST: Adam 1e-3, batch 256, ``T = 140``,
+    ``tol = 0.1 %``, ``γ = 0.1`` with the reconstruction as Keras' ``mse``.
+
+    Read more in the :ref:`User Guide <dec>`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+""" + _LAM_DOC + _TRAINING_PARAMS_DOC.replace("    batch_size", _IDEC_OPT_DOC, 1) \
+        + _SHARED_PARAMS_DOC + _ATTRIBUTES_DOC.format(rec=", ``reconstruction``") + """
+    See Also
+    --------
+    DEC : the same clustering term without the reconstruction loss.
+    DCEC : IDEC with a convolutional autoencoder.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import IDEC
+    >>> X, y = make_blobs(n_samples=200, centers=3, n_features=8, random_state=0)
+    >>> idec = IDEC(n_clusters=3, hidden_dims=(32,), n_components=2, pretrain_epochs=20,
+    ...             max_iter=10, update_interval=5, random_state=0).fit(X)
+    >>> idec.transform(X).shape
+    (200, 2)
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        lam=0.1,
+        alpha=1.0,
+        update_interval=140,
+        tol=1e-3,
+        max_iter=200,
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        n_components=10,
+        hidden_dims=(500, 500, 2000),
+        activation="relu",
+        autoencoder=None,
+        pretrain_epochs=200,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        n_init=20,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        callbacks=None,
+    ):
+        self.n_clusters = n_clusters
+        self.lam = lam
+        self.alpha = alpha
+        self.update_interval = update_interval
+        self.tol = tol
+        self.max_iter = max_iter
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.n_components = n_components
+        self.hidden_dims = hidden_dims
+        self.activation = activation
+        self.autoencoder = autoencoder
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.n_init = n_init
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks
+
+    _parameter_constraints: dict = {
+        **_BaseDEC._parameter_constraints,
+        "lam": [Interval(Real, 0, None, closed="left")],
+    }
+
+
+_DCEC_NETWORK_DOC = """
+    input_shape : tuple of int or None, default=None
+        Shape of one image, ``(H, W)`` or ``(C, H, W)`` (channels first); each row of ``X`` is
+        an image flattened in that order. None: a square one-channel image of
+        ``n_features`` pixels (16x16 for USPS, 28x28 for MNIST). Must match
+        ``n_features``. Ignored when ``autoencoder`` is given.
+    filters : tuple of three int, default=(32, 64, 128)
+        Feature maps of the three stride-2 convolutions of
+        :class:`~skdeepcluster.networks.ConvAutoencoder`.
+    n_components : int, default=10
+        Size of the embedding (the paper sets it to the number of clusters, 10).
+    autoencoder : None, nn.Module, or callable, default=None
+        None builds :class:`~skdeepcluster.networks.ConvAutoencoder` from ``input_shape``,
+        ``filters`` and ``n_components``. A module instance is deep-copied (with
+        ``pretrain_epochs=0`` its weights are used as they are); a class or factory is
+        called with ``n_features`` and ``n_components``.
+    pretrain_epochs : int, default=200
+        Epochs of reconstruction training of the CAE with Adam (the paper's recipe).
+"""
+
+
+class DCEC(_BaseDEC):
+    __doc__ = """Deep Convolutional Embedded Clustering (Guo, Liu, Zhu and Yin, ICONIP 2017).
+
+    METHODS.md §13. IDEC (:class:`IDEC`) on a convolutional autoencoder
+    (:class:`~skdeepcluster.networks.ConvAutoencoder`: conv32 5x5, conv64 5x5, conv128 3x3,
+    all stride 2, a linear embedding, mirrored transposed convolutions). The loss is
+    ``L = L_r + γ L_c`` with ``L_r`` the mean squared reconstruction error and
+    ``L_c = KL(P || Q)``; the CAE is pretrained with ``γ = 0`` (Adam, 200 epochs), the
+    centres initialised by k-means (20 restarts) on the embedding, then the CAE and the
+    centres are trained jointly with Adam, ``P`` updated every ``T = 140`` steps, until
+    fewer than ``δ = 0.1 %`` of the labels change between two updates.
+
+    ``X`` stays 2-D (n_samples x n_pixels), as scikit-learn requires; ``input_shape`` says
+    how the network reshapes each row.
+
+    Read more in the :ref:`User Guide <dec>`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+""" + _LAM_DOC + _TRAINING_PARAMS_DOC.replace("    batch_size", _IDEC_OPT_DOC, 1) \
+        + _DCEC_NETWORK_DOC + _ATTRIBUTES_DOC.format(rec=", ``reconstruction``") + """
+    See Also
+    --------
+    IDEC : the same objective on a fully connected autoencoder.
+    skdeepcluster.networks.ConvAutoencoder : the network, usable by any deep estimator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepcluster import DCEC
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.rand(60, 16 * 16).astype(np.float32)
+    >>> dcec = DCEC(n_clusters=2, input_shape=(16, 16), filters=(4, 8, 8),
+    ...             pretrain_epochs=2, max_iter=2, random_state=0).fit(X)
+    >>> dcec.autoencoder_.feature_map_sizes
+    [(16, 16), (8, 8), (4, 4), (2, 2)]
+    >>> dcec.predict_proba(X[:3]).shape
+    (3, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **{k: v for k, v in _BaseDEC._parameter_constraints.items()
+           if k not in ("hidden_dims", "activation")},
+        "lam": [Interval(Real, 0, None, closed="left")],
+        "input_shape": [None, tuple, list],
+        "filters": [tuple, list],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        lam=0.1,
+        alpha=1.0,
+        update_interval=140,
+        tol=1e-3,
+        max_iter=200,
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        input_shape=None,
+        filters=(32, 64, 128),
+        n_components=10,
+        autoencoder=None,
+        pretrain_epochs=200,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        n_init=20,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        callbacks=None,
+    ):
+        self.n_clusters = n_clusters
+        self.lam = lam
+        self.alpha = alpha
+        self.update_interval = update_interval
+        self.tol = tol
+        self.max_iter = max_iter
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.input_shape = input_shape
+        self.filters = filters
+        self.n_components = n_components
+        self.autoencoder = autoencoder
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.n_init = n_init
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks
+
+    def _check_method_params(self, X):
+        if self.autoencoder is None:
+            # The shape errors, before any training (and without drawing random numbers).
+            _cae_geometry(self.input_shape, X.shape[1], self.filters)
+
+    def _build_autoencoder(self, n_features):
+        if self.autoencoder is None:
+            return ConvAutoencoder(n_features, self.n_components, self.input_shape,
+                                   self.filters)
+        return build_autoencoder(self.autoencoder, n_features, self.n_components, None, None)
+
