@@ -9,11 +9,11 @@ from ._engine import TrainingDivergedError
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "AEKMeans",
-    "ConcreteKMeans",
     "DCEC",
     "DEC",
     "IDEC",
+    "AEKMeans",
+    "ConcreteKMeans",
     "ShallowConcreteKMeans",
     "TrainingDivergedError",
     "__version__",

@@ -90,7 +90,7 @@ class _BaseDEC(BaseDeepClusterer):
         return student_t_log_assignment(Z, centers, self.alpha).exp()
 
 
-_SHARED_PARAMS_DOC = """
+_SHARED_PARAMS_DOC = """\
     n_components : int, default=10
         Size ``p`` of the embedding ``z = f_θ(x)``.
     hidden_dims : sequence of int, default=(500, 500, 2000)
@@ -109,7 +109,7 @@ _SHARED_PARAMS_DOC = """
         METHODS.md §3.2 and §16-C12).
 """
 
-_TRAINING_PARAMS_DOC = """
+_TRAINING_PARAMS_DOC = """\
     alpha : float, default=1.0
         Degrees of freedom ``α`` of the Student's t kernel
         ``q_ij ∝ (1 + ||z_i − μ_j||² / α)^{−(α+1)/2}`` (1 in every reference).
@@ -162,11 +162,20 @@ _ATTRIBUTES_DOC = """
     history_ : list of dict
         One record per epoch: ``phase``, ``epoch``, ``seconds``; "pretrain" records add
         ``reconstruction``; the "init" record ``inertia`` and ``kmeans_iter``; "cluster"
-        records add ``loss``, ``clustering`` (the KL term){rec}, ``target_updates`` and
-        ``changed`` (label change at the epoch's last target update).
+        records add ``loss``, ``clustering`` (the KL term){rec},
+        ``target_updates`` and ``changed`` (label change at the epoch's last target update).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
 """
+
+
+_DEC_OPT_DOC = """    optimizer : {"sgd", "adam"}, default="sgd"
+        Optimiser of the clustering phase (DEC: SGD with momentum).
+    learning_rate : float, default=0.01
+        Its step size.
+    momentum : float in [0, 1), default=0.9
+        SGD momentum (ignored by Adam).
+    batch_size"""
 
 
 class DEC(_BaseDEC):
@@ -191,13 +200,8 @@ class DEC(_BaseDEC):
     ----------
     n_clusters : int, default=8
         Number of clusters ``K``.
-""" + _TRAINING_PARAMS_DOC.replace("    batch_size", """    optimizer : {"sgd", "adam"}, default="sgd"
-        Optimiser of the clustering phase (DEC: SGD with momentum).
-    learning_rate : float, default=0.01
-        Its step size.
-    momentum : float in [0, 1), default=0.9
-        SGD momentum (ignored by Adam).
-    batch_size""", 1) + _SHARED_PARAMS_DOC + _ATTRIBUTES_DOC.format(rec="") + """
+""" + _TRAINING_PARAMS_DOC.replace("    batch_size", _DEC_OPT_DOC, 1) + _SHARED_PARAMS_DOC \
+        + _ATTRIBUTES_DOC.format(rec="") + """
     See Also
     --------
     IDEC : keeps the decoder and its reconstruction loss during clustering.
@@ -265,7 +269,7 @@ class DEC(_BaseDEC):
         self.callbacks = callbacks
 
 
-_LAM_DOC = """
+_LAM_DOC = """\
     lam : float, default=0.1
         ``γ``: weight of the clustering term ``KL(P || Q)`` against the reconstruction error
         (which has weight 1). The reconstruction error is the squared error averaged over the
@@ -374,7 +378,7 @@ class IDEC(_BaseDEC):
     }
 
 
-_DCEC_NETWORK_DOC = """
+_DCEC_NETWORK_DOC = """\
     input_shape : tuple of int or None, default=None
         Shape of one image, ``(H, W)`` or ``(C, H, W)`` (channels first); each row of ``X`` is
         an image flattened in that order. None: a square one-channel image of
