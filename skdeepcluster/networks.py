@@ -178,7 +178,7 @@ def _cae_geometry(input_shape, n_features, filters):
     if min(sizes[-1]) < 1:
         raise ValueError(
             f"input_shape={(channels, height, width)} is too small for three stride-2 "
-            f"convolutions (feature maps {sizes}); each side needs at least 9 pixels (or 8)."
+            f"convolutions (feature maps {sizes}); each side needs at least 8 pixels."
         )
     return (channels, height, width), filters, pads, sizes
 

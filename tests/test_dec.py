@@ -440,3 +440,12 @@ def test_sparse_input_matches_dense(cls, blobs):
     np.testing.assert_array_equal(dense.labels_, sparse.labels_)
     np.testing.assert_allclose(dense.predict_proba(X), sparse.predict_proba(sp.csr_matrix(X)),
                                atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(channels=st.integers(1, 3), height=st.integers(8, 40), width=st.integers(8, 40))
+def test_conv_autoencoder_restores_any_image_size(channels, height, width):
+    cae = ConvAutoencoder(input_shape=(channels, height, width), filters=(2, 2, 2),
+                          n_components=2)
+    x = torch.randn(2, channels * height * width)
+    assert tuple(cae.decode(cae.encode(x)).shape) == (2, channels * height * width)

@@ -6,7 +6,8 @@ from skdeepcluster import demo
 def test_demo_runs_and_reports_every_method(capsys):
     rows = demo.main(["--seeds", "1"])
     by_name = {row["method"]: row for row in rows}
-    assert {"KMeans", "ShallowConcreteKMeans", "AEKMeans", "ConcreteKMeans"} <= set(by_name)
+    deep = ("AEKMeans", "ConcreteKMeans", "DEC", "IDEC", "DCEC")
+    assert {"KMeans", "ShallowConcreteKMeans", *deep} <= set(by_name)
     out = capsys.readouterr().out
     assert "| ShallowConcreteKMeans" in out and "ACC" in out
     ours, ref = by_name["ShallowConcreteKMeans"], by_name["KMeans"]
@@ -14,6 +15,6 @@ def test_demo_runs_and_reports_every_method(capsys):
     assert ours["inertia_mean"] <= 1.005 * ref["inertia_mean"]
     assert ours["acc_mean"] >= 0.75
     # The deep estimators learn something on digits (one seed, short pretraining).
-    for name in ("AEKMeans", "ConcreteKMeans"):
+    for name in deep:
         assert by_name[name]["acc_mean"] >= 0.7, name
         assert by_name[name]["nmi_mean"] >= 0.7, name
