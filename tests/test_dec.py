@@ -173,6 +173,20 @@ def test_run_epochs_calls_the_interval_hook_and_stops_mid_epoch():
     assert history[-1]["loss"] == pytest.approx((5 * 3 + 6 * 3) / 6)
 
 
+def test_run_epochs_converging_at_an_epoch_boundary_updates_the_last_record():
+    data = HostData(np.zeros((10, 2), dtype=np.float32), torch.device("cpu"), torch.float32)
+    history = []
+    n_run = run_epochs(data, phase="cluster", n_epochs=5, batch_size=5,
+                       generator=torch.Generator().manual_seed(0),
+                       step=lambda idx, xb, epoch: {"loss": torch.tensor(1.0)},
+                       interval=2, on_interval=lambda it: {"changed": 0.0} if it else {},
+                       tol=0.01, history=history)
+    # Two steps per epoch; the check before step 2 (the start of epoch 2) converges.
+    assert n_run == 1
+    assert len(history) == 1
+    assert history[0]["epoch"] == 1 and history[0]["changed"] == 0.0
+
+
 # ---------------------------------------------------------------- the convolutional AE
 @pytest.mark.parametrize(
     ("shape", "sizes", "flat"),
