@@ -241,6 +241,9 @@ def main(argv=None):
                         help="override the CAE pretraining length (default: 200)")
     parser.add_argument("--max-iter", type=int, default=None,
                         help="override the clustering epochs of the joint methods")
+    parser.add_argument("--params", default=None,
+                        help='JSON dict of parameters for the joint methods, e.g. '
+                             '\'{"update_interval": 30}\' (a separate run log)')
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cache-dir", default=str(HERE / ".cache"))
     parser.add_argument("--output", default=None, help="write the Markdown table here")
@@ -258,6 +261,8 @@ def main(argv=None):
     if args.pretrain_epochs_cae not in (None, CAE_PROTOCOL["pretrain_epochs"]):
         protocol["pretrain_epochs_cae"] = args.pretrain_epochs_cae
     overrides = {} if args.max_iter is None else {"max_iter": args.max_iter}
+    if args.params:
+        overrides.update(json.loads(args.params))
     cache_dir = Path(args.cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     log_path = cache_dir / ("runs-" + _arch_key("all", 0, {**protocol, **overrides}) + ".jsonl")
