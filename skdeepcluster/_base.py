@@ -118,8 +118,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "callbacks": [None, list, tuple],
     }
 
-    #: How the reconstruction error of a sample is reduced over its features (METHODS §16-C1).
+    #: How the reconstruction error of a sample is reduced over its features in the
+    #: clustering phase (METHODS §16-C1: each method follows its reference code).
     _reconstruction_reduction = "sum"
+    #: The same for the pretraining, shared by every estimator so that one ``random_state``
+    #: gives one pretrained network whichever method is fitted (Adam's steps barely depend
+    #: on this scale, so the references' pretraining recipes are unaffected).
+    _pretrain_reduction = "sum"
     #: Whether the method has a clustering phase after the k-means initialisation.
     _has_clustering_phase = True
 
@@ -240,7 +245,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             return
         autoencoder = state.autoencoder
         optimizer = torch.optim.Adam(autoencoder.parameters(), lr=self.pretrain_learning_rate)
-        reduction = self._reconstruction_reduction
+        reduction = self._pretrain_reduction
 
         def step(idx, xb, epoch):
             loss = reconstruction_loss(autoencoder.decode(autoencoder.encode(xb)), xb,

@@ -463,3 +463,12 @@ def test_conv_autoencoder_restores_any_image_size(channels, height, width):
                           n_components=2)
     x = torch.randn(2, channels * height * width)
     assert tuple(cae.decode(cae.encode(x)).shape) == (2, channels * height * width)
+
+
+@pytest.mark.parametrize("cls", [DEC, IDEC])
+def test_same_random_state_same_pretraining_and_centres_as_aekmeans(cls, blobs):
+    X, _ = blobs
+    ae = small(AEKMeans).fit(X)
+    model = small(cls, max_iter=0).fit(X)
+    np.testing.assert_array_equal(model.transform(X), ae.transform(X))
+    np.testing.assert_array_equal(model.cluster_centers_, ae.cluster_centers_)
