@@ -147,15 +147,18 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             raise ValueError(
                 f"n_samples={n_samples} should be >= n_clusters={self.n_clusters}."
             )
-        hidden_dims = getattr(self, "hidden_dims", ())
-        dims = np.asarray(hidden_dims)
+        self._check_network_params(X)
+        self._check_method_params(X)
+
+    def _check_network_params(self, X):
+        """Hook: checks of the parameters that build the default network (the MLP's)."""
+        dims = np.asarray(self.hidden_dims)
         if dims.ndim != 1 or not all(
-            isinstance(d, Integral | np.integer) and d >= 1 for d in hidden_dims
+            isinstance(d, Integral | np.integer) and d >= 1 for d in self.hidden_dims
         ):
             raise ValueError(
-                f"hidden_dims must be a sequence of positive integers; got {hidden_dims!r}."
+                f"hidden_dims must be a sequence of positive integers; got {self.hidden_dims!r}."
             )
-        self._check_method_params(X)
 
     def _check_method_params(self, X):
         """Hook: data-dependent or cross-parameter checks of a method (before training)."""

@@ -496,7 +496,7 @@ class DCEC(_BaseDEC):
         self.device = device
         self.callbacks = callbacks
 
-    def _check_method_params(self, X):
+    def _check_network_params(self, X):
         if self.autoencoder is None:
             # The shape errors, before any training (and without drawing random numbers).
             _cae_geometry(self.input_shape, X.shape[1], self.filters)

@@ -2,7 +2,6 @@
 
 import copy
 import pickle
-import random
 import re
 import warnings
 
@@ -139,20 +138,9 @@ def test_same_random_state_same_result(cls, blobs):
 
 
 @pytest.mark.parametrize("random_state", [None, 0])
-def test_caller_global_rngs_untouched(blobs, random_state):
+def test_caller_global_rngs_untouched(blobs, random_state, assert_global_rngs_untouched):
     X, _ = blobs
-    torch.manual_seed(123)
-    np.random.seed(123)
-    random.seed(123)
-    expected = (torch.rand(3), np.random.rand(3), random.random())
-    torch.manual_seed(123)
-    np.random.seed(123)
-    random.seed(123)
-    small(ConcreteKMeans, random_state=random_state).fit(X)
-    got = (torch.rand(3), np.random.rand(3), random.random())
-    torch.testing.assert_close(got[0], expected[0])
-    np.testing.assert_array_equal(got[1], expected[1])
-    assert got[2] == expected[2]
+    assert_global_rngs_untouched(lambda: small(ConcreteKMeans, random_state=random_state).fit(X))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
