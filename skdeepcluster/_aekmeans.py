@@ -103,9 +103,11 @@ class AEKMeans(BaseDeepClusterer):
         hidden_dims=(500, 500, 2000),
         activation="relu",
         autoencoder=None,
-        pretrain_epochs=200,
+        pretrain="adam",
+        pretrain_epochs="auto",
         batch_size=256,
-        pretrain_learning_rate=1e-3,
+        pretrain_learning_rate="auto",
+        memory=None,
         n_init=20,
         random_state=None,
         verbose=0,
@@ -117,9 +119,11 @@ class AEKMeans(BaseDeepClusterer):
         self.hidden_dims = hidden_dims
         self.activation = activation
         self.autoencoder = autoencoder
+        self.pretrain = pretrain
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
+        self.memory = memory
         self.n_init = n_init
         self.random_state = random_state
         self.verbose = verbose

@@ -30,9 +30,9 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._engine import (
     HostData,
@@ -43,7 +43,12 @@ from ._engine import (
     seeded_generator,
 )
 from ._kmeans import kmeans, nearest_centers
-from ._losses import reconstruction_loss
+from ._pretrain import (
+    PRETRAIN_RECIPES,
+    pretrained_autoencoder,
+    resolve_learning_rate,
+    resolve_pretrain_epochs,
+)
 from .networks import ACTIVATIONS, build_autoencoder, check_autoencoder
 
 __all__ = ["BaseDeepClusterer"]
@@ -108,9 +113,12 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "hidden_dims": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "autoencoder": [None, callable],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain": [StrOptions(set(PRETRAIN_RECIPES))],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither"),
+                                   StrOptions({"auto"})],
+        "memory": [None, str, HasMethods(["cache"])],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -121,10 +129,6 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
     #: How the reconstruction error of a sample is reduced over its features in the
     #: clustering phase (METHODS §16-C1: each method follows its reference code).
     _reconstruction_reduction = "sum"
-    #: The same for the pretraining, shared by every estimator so that one ``random_state``
-    #: gives one pretrained network whichever method is fitted (Adam's steps barely depend
-    #: on this scale, so the references' pretraining recipes are unaffected).
-    _pretrain_reduction = "sum"
     #: Whether the method has a clustering phase after the k-means initialisation.
     _has_clustering_phase = True
 
@@ -205,13 +209,16 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                                                                   dtype=torch.float32)
             probe = torch.arange(min(2, data.n_samples), device=device)
             n_components = check_autoencoder(autoencoder, data.rows(probe))
-            state = _FitState(data, autoencoder, device, seeded_generator(seed, device), seed,
-                              history)
+            state = _FitState(data, autoencoder, device, None, seed, history)
             autoencoder.train()
-            self._pretrain(state, callbacks)
+            self._pretrain(state, X, callbacks)
+            # The clustering phase shuffles with a generator of its own, so that it does not
+            # depend on whether the pretraining ran or came from the ``memory`` cache.
+            state.generator = seeded_generator(seed + 2, device)
             self._init_centers(state)
             if self._has_clustering_phase:
                 self._clustering_phase(state, callbacks)
+        autoencoder = state.autoencoder
         autoencoder.eval().cpu()
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -242,28 +249,25 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                                  self.hidden_dims, self.activation)
 
     # ---------------------------------------------------------------- phases
-    def _pretrain(self, state, callbacks):
-        """End-to-end reconstruction training of the whole autoencoder with Adam."""
-        if self.pretrain_epochs == 0:
+    def _pretrain(self, state, X, callbacks):
+        """Reconstruction training with the ``pretrain`` recipe, through the ``memory`` cache.
+
+        The pretraining is a function of the data, the untrained network, the recipe and
+        its length, batch size and learning rate, the seed and the device; its records join
+        ``history_`` (marked ``cached=True`` when they come from the cache).
+        """
+        n_epochs = resolve_pretrain_epochs(self.pretrain_epochs, X.shape[0], self.batch_size)
+        self.pretrain_epochs_ = n_epochs
+        if n_epochs == 0:
             return
-        autoencoder = state.autoencoder
-        optimizer = torch.optim.Adam(autoencoder.parameters(), lr=self.pretrain_learning_rate)
-        reduction = self._pretrain_reduction
-
-        def step(idx, xb, epoch):
-            loss = reconstruction_loss(autoencoder.decode(autoencoder.encode(xb)), xb,
-                                       reduction)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            return {"reconstruction": loss.detach()}
-
-        run_epochs(state.data, phase="pretrain", n_epochs=self.pretrain_epochs,
-                   batch_size=self.batch_size, generator=state.generator, step=step,
-                   owner=self, callbacks=callbacks, history=state.history,
-                   verbose=self.verbose,
-                   diverged_hint=(f"pretrain_learning_rate={self.pretrain_learning_rate} is "
-                                  "probably too large"))
+        learning_rate = resolve_learning_rate(self.pretrain, self.pretrain_learning_rate)
+        memory = check_memory(self.memory)
+        state.autoencoder, records = pretrained_autoencoder(
+            memory, X, state.autoencoder, recipe=self.pretrain, n_epochs=n_epochs,
+            batch_size=self.batch_size, learning_rate=learning_rate, seed=state.seed,
+            device=state.device, data=state.data, owner=self, callbacks=callbacks,
+            verbose=self.verbose)
+        state.history.extend(records)
 
     def _init_centers(self, state):
         """k-means (k-means++ and Lloyd, ``n_init`` runs) in the latent space, on the device."""

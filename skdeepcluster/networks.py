@@ -96,6 +96,30 @@ default="relu"
         """Reconstruction of ``X`` (``decode(encode(X))``)."""
         return self.decode(self.encode(X))
 
+    def layer_pairs(self):
+        """``(encoder_layer, decoder_layer)`` pairs, outermost first (greedy pretraining).
+
+        Layer pair ``i`` maps the output of encoder layer ``i - 1`` to its own code and back;
+        ``encode`` is the encoder layers in order, ``decode`` the decoder layers in reverse.
+        """
+        n_layers = (len(self.encoder) + 1) // 2
+        pairs = []
+        for i in range(n_layers):
+            j = n_layers - 1 - i  # the mirror layer's position in the decoder
+            pairs.append((self.encoder[2 * i : 2 * i + 2], self.decoder[2 * j : 2 * j + 2]))
+        return pairs
+
+
+class _Reshape(nn.Module):
+    """Reshape every sample to ``shape`` (flattening when ``shape`` is ``(-1,)``)."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, X):
+        return X.reshape(X.shape[0], *self.shape)
+
 
 def check_input_shape(input_shape, n_features):
     """Validate an image shape against the number of features; returns ``(C, H, W)``.
@@ -275,6 +299,23 @@ class ConvAutoencoder(nn.Module):
     def forward(self, X):
         """Reconstruction of ``X`` (``decode(encode(X))``)."""
         return self.decode(self.encode(X))
+
+    def layer_pairs(self):
+        """``(encoder_layer, decoder_layer)`` pairs, outermost first (greedy pretraining).
+
+        The three convolutions with their transposed convolutions, then the fully connected
+        embedding with its mirror; reshapes sit where ``encode`` and ``decode`` put them.
+        """
+        h3, w3 = self.feature_map_sizes[-1]
+        conv, deconv = self.conv, self.deconv
+        return [
+            (nn.Sequential(_Reshape(*self.input_shape), conv[0], conv[1]),
+             nn.Sequential(deconv[4], _Reshape(-1))),
+            (conv[2:4], deconv[2:4]),
+            (conv[4:6], deconv[0:2]),
+            (nn.Sequential(_Reshape(-1), self.embed),
+             nn.Sequential(self.unembed, _Reshape(-1, h3, w3))),
+        ]
 
 
 def _call_factory(factory, n_features, n_components):

@@ -1,0 +1,193 @@
+"""Pretraining study: AE+KM (and KMeans) accuracy of each pretraining recipe and length.
+
+The two-step baseline (:class:`skdeepcluster.AEKMeans`) is what every deep estimator starts
+from, so its accuracy after pretraining is the quantity the pretraining defaults are chosen
+on. Each run appends one JSON line (data set, subsample, seed, parameters, ACC/NMI, seconds,
+optimizer steps) to ``--output``; ``--table`` prints the mean/min per configuration.
+
+Examples
+--------
+::
+
+    python benchmarks/bench_pretrain.py --datasets digits segment --seeds 0 1 2 \
+        --configs '{"pretrain": "adam"}' '{"pretrain": "sgd"}' --output runs.jsonl
+    python benchmarks/bench_pretrain.py --table runs.jsonl
+
+Image data are scaled to [0, 1] (pixels / max), tabular data standardised (what a user's
+``Pipeline([("scale", StandardScaler()), ...])`` does); KMeans(n_init=10) runs on the same
+input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from sklearn.cluster import KMeans
+from sklearn.metrics import normalized_mutual_info_score
+from sklearn.preprocessing import StandardScaler
+
+from skdeepcluster import AEKMeans
+from skdeepcluster.datasets import load_dataset
+from skdeepcluster.metrics import cluster_accuracy
+
+IMAGES = {"digits", "mnist_test", "usps", "usps_11000"}
+
+
+def load(name, n_rows=None, seed=0):
+    X, y, _ = load_dataset(name)
+    if name not in IMAGES:
+        X = StandardScaler().fit_transform(X).astype(np.float32)
+    if n_rows is not None and n_rows < len(X):
+        rows = np.random.RandomState(seed).choice(len(X), n_rows, replace=False)
+        X, y = X[rows], y[rows]
+    return X, y
+
+
+def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=256):
+    """AE+KM accuracy at several step counts of one pretraining run (no refit per length)."""
+    import math
+
+    import torch
+
+    from skdeepcluster._engine import HostData, TrainingDivergedError, rng_scope
+    from skdeepcluster._engine import seeded_generator
+    from skdeepcluster._pretrain import (
+        AUTO_LEARNING_RATE,
+        GREEDY_LAYER_FRACTION,
+        pretrain_autoencoder,
+    )
+    from skdeepcluster.networks import MLPAutoencoder
+
+    k = len(np.unique(y))
+    steps_per_epoch = math.ceil(len(X) / batch_size)
+    n_epochs = math.ceil(max_steps / steps_per_epoch)
+    marks = {math.ceil(c / steps_per_epoch): c for c in checkpoints}
+    device = torch.device("cpu")
+    data = HostData(X, device, torch.float32)
+    start = time.perf_counter()
+    with rng_scope(seed, device):
+        ae = MLPAutoencoder(X.shape[1], 10)
+    extra = 0 if recipe != "greedy" else 4 * math.ceil(GREEDY_LAYER_FRACTION * n_epochs)
+
+    def callback(owner, record):
+        if record["phase"] == "pretrain" and record["epoch"] in marks:
+            with torch.no_grad():
+                ae.eval()
+                Z = ae.encode(torch.from_numpy(X)).numpy()
+                ae.train()
+            labels = KMeans(k, n_init=10, random_state=seed).fit(Z).labels_
+            emit({"dataset": name, "rows": len(X), "seed": seed, "recipe": recipe,
+                  "steps": marks[record["epoch"]], "epochs": record["epoch"],
+                  "layer_epochs": extra, "acc": cluster_accuracy(y, labels),
+                  "nmi": normalized_mutual_info_score(y, labels),
+                  "rec": record["reconstruction"],
+                  "seconds": time.perf_counter() - start}, output)
+        return False
+
+    try:
+        with rng_scope(seed, device):
+            pretrain_autoencoder(ae, data, recipe=recipe, n_epochs=n_epochs,
+                                 batch_size=batch_size, learning_rate=AUTO_LEARNING_RATE[recipe],
+                                 generator=seeded_generator(seed, device), callbacks=[callback])
+    except TrainingDivergedError as exc:
+        emit({"dataset": name, "rows": len(X), "seed": seed, "recipe": recipe,
+              "diverged": str(exc)[:200]}, output)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["digits"])
+    parser.add_argument("--rows", type=int, nargs="+", default=[None])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--configs", nargs="+", default=["{}"])
+    parser.add_argument("--method", default="AEKMeans")
+    parser.add_argument("--output", default=None)
+    parser.add_argument("--table", default=None)
+    parser.add_argument("--curve", nargs="+", default=None,
+                        help="recipes: AE+KM accuracy along one pretraining run each")
+    parser.add_argument("--max-steps", type=int, default=4000)
+    parser.add_argument("--checkpoints", type=int, nargs="+",
+                        default=[500, 1000, 2000, 4000, 8000])
+    args = parser.parse_args(argv)
+    if args.table:
+        return print_table(args.table)
+    if args.curve:
+        for name in args.datasets:
+            for n_rows in args.rows:
+                for seed in args.seeds:
+                    X, y = load(name, n_rows, seed)
+                    km = KMeans(len(np.unique(y)), n_init=10, random_state=seed).fit(X)
+                    emit({"dataset": name, "rows": len(X), "seed": seed, "recipe": "KMeans",
+                          "acc": cluster_accuracy(y, km.labels_),
+                          "nmi": normalized_mutual_info_score(y, km.labels_)}, args.output)
+                    for recipe in args.curve:
+                        curve(name, X, y, seed, recipe, args.max_steps,
+                              [c for c in args.checkpoints if c <= args.max_steps], args.output)
+        return None
+    import skdeepcluster
+    for name in args.datasets:
+        for n_rows in args.rows:
+            for seed in args.seeds:
+                X, y = load(name, n_rows, seed)
+                k = len(np.unique(y))
+                km = KMeans(k, n_init=10, random_state=seed).fit(X)
+                base = {"dataset": name, "rows": len(X), "seed": seed}
+                rec = {**base, "config": "KMeans", "acc": cluster_accuracy(y, km.labels_),
+                       "nmi": normalized_mutual_info_score(y, km.labels_)}
+                emit(rec, args.output)
+                for cfg_text in args.configs:
+                    cfg = json.loads(cfg_text)
+                    cls = getattr(skdeepcluster, args.method)
+                    start = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        model = cls(n_clusters=k, random_state=seed, device="cpu", **cfg)
+                        model.fit(X)
+                    seconds = time.perf_counter() - start
+                    steps = sum(r.get("steps", 0) for r in model.history_
+                                if str(r.get("phase", "")).startswith("pretrain"))
+                    epochs = sum(1 for r in model.history_
+                                 if str(r.get("phase", "")).startswith("pretrain"))
+                    rec = {**base, "config": args.method + " " + cfg_text,
+                           "acc": cluster_accuracy(y, model.labels_),
+                           "nmi": normalized_mutual_info_score(y, model.labels_),
+                           "seconds": seconds, "pretrain_epochs_run": epochs,
+                           "pretrain_steps": steps}
+                    emit(rec, args.output)
+
+
+def emit(rec, output):
+    line = json.dumps(rec)
+    print(line, flush=True)
+    if output:
+        with open(output, "a") as fh:
+            fh.write(line + "\n")
+
+
+def print_table(path):
+    rows = [json.loads(line) for line in open(path)]
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["rows"], r["config"]), []).append(r)
+    print("| data | rows | config | seeds | ACC mean | ACC min | NMI mean | s mean |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (name, n, cfg), rs in sorted(groups.items(), key=lambda t: (t[0][0], t[0][1], t[0][2])):
+        acc = np.array([r["acc"] for r in rs])
+        nmi = np.array([r["nmi"] for r in rs])
+        sec = np.array([r.get("seconds", np.nan) for r in rs])
+        print(f"| {name} | {n} | {cfg} | {len(rs)} | {acc.mean():.3f} | {acc.min():.3f} | "
+              f"{nmi.mean():.3f} | {np.nanmean(sec):.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,268 @@
+"""Pretraining of the autoencoders: the recipes, their length, and the ``memory`` cache.
+
+Every deep estimator starts from an autoencoder trained on the reconstruction loss alone
+(the "pretraining"). Three recipes are offered (see the user guide, section "Pretraining"):
+
+``"adam"``
+    End-to-end training of the whole autoencoder with Adam (learning rate 1e-3), the
+    recipe of the IDEC and DCEC reference code and of Deep k-Means.
+``"sgd"``
+    End-to-end training with SGD, momentum 0.9 and learning rate 1 on the squared error
+    averaged over the features (Keras' ``mse``): the MNIST recipe of the DEC-keras code.
+``"greedy"``
+    The schedule of the DEC paper (Xie et al., 2016, §3.2): every layer pair
+    (an encoder layer and its mirror in the decoder) is first trained alone as a
+    *denoising* autoencoder of the previous layer's output (dropout 0.2 on that output;
+    the raw input of the first layer is not corrupted), earlier layers frozen; then the
+    whole autoencoder is fine-tuned end to end without noise. We use Adam (1e-3) for every
+    stage instead of the paper's step-decayed SGD, whose learning rate does not transfer
+    across input scales.
+
+The length is ``pretrain_epochs`` epochs of end-to-end training (for ``"greedy"``, every
+layer pair is trained for half as many epochs before). ``pretrain_epochs="auto"`` sets it
+from the number of optimiser steps, so that small and large data sets both get enough
+updates: see :func:`resolve_pretrain_epochs`.
+
+With ``memory`` (a folder or a :class:`joblib.Memory`), the pretrained network is cached,
+keyed on the training data, the untrained network (architecture and initial weights, which
+the seed determines), the recipe, its length, batch size and learning rate, the seed and the
+device: a search over clustering parameters then pretrains once per training set.
+"""
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from ._engine import HostData, rng_scope, run_epochs, seeded_generator
+from ._losses import reconstruction_loss
+
+__all__ = ["PRETRAIN_RECIPES", "pretrain_autoencoder", "pretrained_autoencoder",
+           "resolve_pretrain_epochs"]
+
+#: Names accepted by the ``pretrain`` parameter.
+PRETRAIN_RECIPES = ("adam", "sgd", "greedy")
+
+#: Learning rate of each recipe when ``pretrain_learning_rate="auto"``.
+AUTO_LEARNING_RATE = {"adam": 1e-3, "sgd": 1.0, "greedy": 1e-3}
+
+#: Loss reduction of each recipe: Adam's steps do not depend on the loss scale; SGD's
+#: learning rate of 1 is DEC-keras's, on the squared error averaged over the features.
+_REDUCTION = {"adam": "sum", "sgd": "mean", "greedy": "sum"}
+
+#: SGD momentum of the ``"sgd"`` recipe (DEC-keras).
+SGD_MOMENTUM = 0.9
+
+#: Dropout on the input of every layer pair but the first in the ``"greedy"`` recipe.
+GREEDY_DROPOUT = 0.2
+
+#: Each layer pair of the ``"greedy"`` recipe is trained for this fraction of the epochs of
+#: the end-to-end fine-tuning (the DEC paper: 50 000 steps per layer, 100 000 fine-tuning).
+GREEDY_LAYER_FRACTION = 0.5
+
+#: ``pretrain_epochs="auto"``: aim at this many optimiser steps ...
+AUTO_STEPS = 10_000
+#: ... but never fewer epochs than this (large data sets) ...
+AUTO_MIN_EPOCHS = 50
+#: ... nor more than this (tiny data sets, where each step sees the same few rows).
+AUTO_MAX_EPOCHS = 1000
+
+
+def resolve_pretrain_epochs(pretrain_epochs, n_samples, batch_size):
+    """Number of pretraining epochs for an estimator's ``pretrain_epochs`` parameter.
+
+    ``"auto"`` gives ``ceil(AUTO_STEPS / steps_per_epoch)`` epochs (``steps_per_epoch =
+    ceil(n_samples / batch_size)``), clipped to ``[AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS]``; an
+    integer is returned as it is.
+
+    Examples
+    --------
+    >>> from skdeepcluster._pretrain import resolve_pretrain_epochs
+    >>> resolve_pretrain_epochs(30, 10_000, 256)
+    30
+    >>> resolve_pretrain_epochs("auto", 10_000, 256)  # 40 steps per epoch
+    250
+    >>> resolve_pretrain_epochs("auto", 70_000, 256)  # 274 steps per epoch
+    50
+    """
+    if isinstance(pretrain_epochs, str):
+        steps_per_epoch = math.ceil(n_samples / batch_size)
+        epochs = math.ceil(AUTO_STEPS / steps_per_epoch)
+        return int(min(max(epochs, AUTO_MIN_EPOCHS), AUTO_MAX_EPOCHS))
+    return int(pretrain_epochs)
+
+
+def resolve_learning_rate(recipe, learning_rate):
+    """The learning rate of ``recipe`` for ``pretrain_learning_rate`` (``"auto"`` or a float)."""
+    if isinstance(learning_rate, str):
+        return AUTO_LEARNING_RATE[recipe]
+    return float(learning_rate)
+
+
+def _optimizer(recipe, params, learning_rate):
+    if recipe == "sgd":
+        return torch.optim.SGD(params, lr=learning_rate, momentum=SGD_MOMENTUM)
+    return torch.optim.Adam(params, lr=learning_rate)
+
+
+def layer_pairs(autoencoder):
+    """The ``(encoder_layer, decoder_layer)`` pairs of a network, outermost first.
+
+    ``encode`` must equal the encoder layers applied in order and ``decode`` the decoder
+    layers in reverse order. :class:`~skdeepcluster.networks.MLPAutoencoder` and
+    :class:`~skdeepcluster.networks.ConvAutoencoder` provide ``layer_pairs()``; a user
+    network that does not cannot be pretrained greedily.
+    """
+    method = getattr(autoencoder, "layer_pairs", None)
+    if not callable(method):
+        raise ValueError(
+            f"pretrain='greedy' trains the network one layer pair at a time and needs an "
+            f"autoencoder with a layer_pairs() method; {type(autoencoder).__name__} has none "
+            "(MLPAutoencoder and ConvAutoencoder have one). Use pretrain='adam' or 'sgd'."
+        )
+    return list(method())
+
+
+class _FrozenFeatures(nn.Module):
+    """Input of layer pair ``i``: the trained (frozen) encoder layers before it, in eval mode."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    @torch.no_grad()
+    def forward(self, X):
+        for layer in self.layers:
+            X = layer(X)
+        return X
+
+
+def pretrain_autoencoder(autoencoder, data, *, recipe, n_epochs, batch_size, learning_rate,
+                         generator, owner=None, callbacks=(), history=None, verbose=0):
+    """Train ``autoencoder`` in place on the reconstruction loss with one recipe.
+
+    Parameters
+    ----------
+    autoencoder : nn.Module
+        On the data's device, with ``encode``/``decode`` (and ``layer_pairs`` for
+        ``"greedy"``).
+    data : HostData
+    recipe : {"adam", "sgd", "greedy"}
+    n_epochs : int
+        Epochs of end-to-end training (each greedy layer pair gets
+        ``ceil(GREEDY_LAYER_FRACTION * n_epochs)`` epochs before).
+    batch_size : int
+    learning_rate : float
+    generator : torch.Generator
+        Shuffles the data.
+    owner, callbacks, history, verbose
+        As :func:`~skdeepcluster._engine.run_epochs`. Phases are recorded as
+        ``"pretrain_layer1"``, ``"pretrain_layer2"``, ... (greedy) and ``"pretrain"``.
+    """
+    if n_epochs == 0:
+        return
+    reduction = _REDUCTION[recipe]
+    hint = f"pretrain_learning_rate={learning_rate} is probably too large for pretrain={recipe!r}"
+    if recipe == "greedy":
+        pairs = layer_pairs(autoencoder)
+        layer_epochs = max(1, math.ceil(GREEDY_LAYER_FRACTION * n_epochs))
+        for i, (encoder_layer, decoder_layer) in enumerate(pairs):
+            below = _FrozenFeatures([enc for enc, _ in pairs[:i]])
+            noise = nn.Dropout(GREEDY_DROPOUT if i > 0 else 0.0)
+            params = [*encoder_layer.parameters(), *decoder_layer.parameters()]
+            optimizer = _optimizer(recipe, params, learning_rate)
+
+            def step(idx, xb, epoch, below=below, noise=noise, enc=encoder_layer,
+                     dec=decoder_layer, optimizer=optimizer):
+                target = below(xb)
+                loss = reconstruction_loss(dec(enc(noise(target))), target, reduction)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                return {"reconstruction": loss.detach()}
+
+            below.eval()
+            run_epochs(data, phase=f"pretrain_layer{i + 1}", n_epochs=layer_epochs,
+                       batch_size=batch_size, generator=generator, step=step, owner=owner,
+                       callbacks=callbacks, history=history, verbose=verbose,
+                       diverged_hint=hint)
+    optimizer = _optimizer(recipe, autoencoder.parameters(), learning_rate)
+
+    def step(idx, xb, epoch):
+        loss = reconstruction_loss(autoencoder.decode(autoencoder.encode(xb)), xb, reduction)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"reconstruction": loss.detach()}
+
+    run_epochs(data, phase="pretrain", n_epochs=n_epochs, batch_size=batch_size,
+               generator=generator, step=step, owner=owner, callbacks=callbacks,
+               history=history, verbose=verbose, diverged_hint=hint)
+
+
+def _pretrain_job(X, network, recipe, n_epochs, batch_size, learning_rate, seed, device, *,
+                  initial_autoencoder, data=None, owner=None, callbacks=(), verbose=0):
+    """Pretrain a copy of ``initial_autoencoder``; returns it (CPU) and its history records.
+
+    A pure function of its positional arguments, what the ``memory`` cache is keyed on
+    (``network`` is :func:`network_key` of ``initial_autoencoder``); ``data`` (the
+    training set already wrapped for ``device``), ``owner``, ``callbacks`` and ``verbose``
+    only change how it runs.
+    """
+    device = torch.device(device)
+    if data is None:
+        data = HostData(X, device, torch.float32)
+    autoencoder = copy.deepcopy(initial_autoencoder).to(device=device, dtype=torch.float32)
+    autoencoder.train()
+    history = []
+    # Its own seeds: dropout (global RNG) and shuffling do not depend on what ran before.
+    with rng_scope(seed, device):
+        pretrain_autoencoder(autoencoder, data, recipe=recipe, n_epochs=n_epochs,
+                             batch_size=batch_size, learning_rate=learning_rate,
+                             generator=seeded_generator(seed, device), owner=owner,
+                             callbacks=callbacks, history=history, verbose=verbose)
+    return autoencoder.cpu(), history
+
+
+def pretrained_autoencoder(memory, X, initial_autoencoder, *, recipe, n_epochs, batch_size,
+                           learning_rate, seed, device, data, owner=None, callbacks=(),
+                           verbose=0):
+    """Pretrained copy of ``initial_autoencoder`` on ``device``, through ``memory``'s cache.
+
+    Parameters
+    ----------
+    memory : joblib.Memory or None
+        As returned by :func:`sklearn.utils.validation.check_memory`; None or a memory
+        without a location computes without caching.
+
+    Returns
+    -------
+    autoencoder : nn.Module
+        On ``device``, in train mode.
+    history : list of dict
+        The records of the pretraining phases; each has ``cached=True`` when the network
+        came from the cache.
+    """
+    job = _pretrain_job
+    cached = memory is not None and getattr(memory, "location", None) is not None
+    if cached:
+        job = memory.cache(_pretrain_job, ignore=["initial_autoencoder", "data", "owner",
+                                                  "callbacks", "verbose"])
+    args = (X, network_key(initial_autoencoder), recipe, int(n_epochs), int(batch_size),
+            float(learning_rate), int(seed), str(device))
+    kwargs = {"initial_autoencoder": initial_autoencoder, "data": data, "owner": owner,
+              "callbacks": callbacks, "verbose": verbose}
+    hit = cached and job.check_call_in_cache(*args, **kwargs)
+    autoencoder, history = job(*args, **kwargs)
+    if hit:
+        history = [{**record, "cached": True} for record in history]
+    return autoencoder.to(device).train(), history
+
+
+def network_key(module):
+    """What identifies an untrained network for the cache: class, layout and weights."""
+    cls = type(module)
+    state = module.state_dict()
+    return (f"{cls.__module__}.{cls.__qualname__}", repr(module), list(state),
+            [t.detach().cpu().numpy() for t in state.values()])

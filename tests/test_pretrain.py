@@ -1,0 +1,301 @@
+"""Pretraining recipes, their length, and the ``memory`` cache."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import InvalidParameterError
+
+import skdeepcluster._pretrain as pretrain_module
+from skdeepcluster import DCEC, IDEC, AEKMeans, ConcreteKMeans
+from skdeepcluster._engine import HostData, rng_scope, seeded_generator
+from skdeepcluster._pretrain import (
+    AUTO_LEARNING_RATE,
+    pretrain_autoencoder,
+    resolve_learning_rate,
+    resolve_pretrain_epochs,
+)
+from skdeepcluster.metrics import accuracy_scorer
+from skdeepcluster.networks import ConvAutoencoder, MLPAutoencoder
+
+SMALL = {"hidden_dims": (16, 16), "n_components": 2, "batch_size": 32, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=150, centers=3, n_features=6, random_state=0)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture
+def count_pretrainings(monkeypatch):
+    """Replace the trainer by a counting wrapper; returns the list of calls."""
+    calls = []
+    original = pretrain_module.pretrain_autoencoder
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["recipe"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain_module, "pretrain_autoencoder", counting)
+    return calls
+
+
+# ------------------------------------------------------------------ length and step size
+@pytest.mark.parametrize(("value", "n_samples", "batch_size", "expected"), [
+    (30, 10_000, 256, 30),
+    (0, 10_000, 256, 0),
+    ("auto", 10_000, 256, 250),     # 40 steps per epoch -> 10 000 steps
+    ("auto", 1797, 256, 1000),      # 8 steps per epoch -> 1250, capped
+    ("auto", 70_000, 256, 50),      # 274 steps per epoch -> 37, raised to the minimum
+    ("auto", 2560, 256, 1000),
+    ("auto", 25_600, 256, 100),
+])
+def test_pretrain_epochs_auto_rule(value, n_samples, batch_size, expected):
+    assert resolve_pretrain_epochs(value, n_samples, batch_size) == expected
+
+
+def test_auto_learning_rate_per_recipe():
+    assert resolve_learning_rate("adam", "auto") == 1e-3
+    assert resolve_learning_rate("sgd", "auto") == 1.0
+    assert resolve_learning_rate("greedy", "auto") == 1e-3
+    assert resolve_learning_rate("sgd", 0.05) == 0.05
+
+
+def test_fitted_pretrain_epochs_attribute(blobs):
+    X, _ = blobs
+    model = AEKMeans(3, pretrain_epochs="auto", **{**SMALL, "batch_size": 150}).fit(X)
+    # one step per epoch: 10 000 steps capped at 1000 epochs
+    assert model.pretrain_epochs_ == 1000
+    assert sum(r["phase"] == "pretrain" for r in model.history_) == 1000
+
+
+# ------------------------------------------------------------------ the recipes
+@pytest.mark.parametrize("recipe", ["adam", "sgd", "greedy"])
+def test_each_recipe_recovers_blobs(blobs, recipe):
+    X, y = blobs
+    X = (X - X.mean(0)) / X.std(0)
+    # DEC-keras's SGD learning rate of 1 is for 784 pixels in [0, 1]; 6 features need less
+    lr = 0.1 if recipe == "sgd" else "auto"
+    model = AEKMeans(3, pretrain=recipe, pretrain_epochs=40, pretrain_learning_rate=lr,
+                     **SMALL).fit(X)
+    assert accuracy_scorer(model, X, y) > 0.95
+
+
+def test_recipe_phases_in_history(blobs):
+    X, _ = blobs
+    model = AEKMeans(3, pretrain="greedy", pretrain_epochs=5, **SMALL).fit(X)
+    phases = [r["phase"] for r in model.history_]
+    # three layer pairs (16, 16, 2), each ceil(0.5 * 5) = 3 epochs, then 5 of fine-tuning
+    assert phases == (["pretrain_layer1"] * 3 + ["pretrain_layer2"] * 3
+                      + ["pretrain_layer3"] * 3 + ["pretrain"] * 5 + ["init"])
+    sgd = AEKMeans(3, pretrain="sgd", pretrain_epochs=5, pretrain_learning_rate=0.01,
+                   **SMALL).fit(X)
+    assert [r["phase"] for r in sgd.history_] == ["pretrain"] * 5 + ["init"]
+
+
+@pytest.mark.parametrize(("recipe", "reduction"), [("adam", "sum"), ("sgd", "mean"),
+                                                   ("greedy", "sum")])
+def test_reconstruction_reduction_of_each_recipe(blobs, recipe, reduction):
+    # With a negligible step size the first epoch's loss is the untrained network's error:
+    # summed over the features for Adam, averaged (Keras' mse) for DEC-keras's SGD.
+    X, _ = blobs
+    model = AEKMeans(3, pretrain=recipe, pretrain_epochs=1, pretrain_learning_rate=1e-12,
+                     **{**SMALL, "batch_size": 150}).fit(X)
+    with rng_scope(np.random.RandomState(0).randint(np.iinfo(np.int32).max)):
+        untrained = MLPAutoencoder(6, 2, (16, 16))
+    with torch.no_grad():
+        err = (untrained(torch.from_numpy(X)) - torch.from_numpy(X)) ** 2
+    expected = err.sum(1).mean() if reduction == "sum" else err.mean()
+    record = next(r for r in model.history_ if r["phase"] == "pretrain")
+    assert record["reconstruction"] == pytest.approx(float(expected), rel=1e-4)
+
+
+def _snapshots(recipe, X, n_epochs=4):
+    """Weights of every linear layer at the end of each pretraining phase."""
+    with rng_scope(0):
+        ae = MLPAutoencoder(X.shape[1], 2, (16, 16))
+    linears = [m for m in ae.modules() if isinstance(m, torch.nn.Linear)]
+    initial = [m.weight.detach().clone() for m in linears]
+    ends = {}
+
+    def callback(owner, record):
+        ends[record["phase"]] = [m.weight.detach().clone() for m in linears]
+        return False
+
+    data = HostData(X, torch.device("cpu"), torch.float32)
+    pretrain_autoencoder(ae, data, recipe=recipe, n_epochs=n_epochs, batch_size=32,
+                         learning_rate=AUTO_LEARNING_RATE[recipe],
+                         generator=seeded_generator(0, torch.device("cpu")),
+                         callbacks=[callback])
+    return initial, ends
+
+
+def test_greedy_trains_one_layer_pair_at_a_time(blobs):
+    X, _ = blobs
+    initial, ends = _snapshots("greedy", X)
+    # linear layers: encoder 0, 1, 2 then decoder 3 (mirror of 2), 4 (of 1), 5 (of 0)
+    pair_of = {0: 0, 1: 1, 2: 2, 3: 2, 4: 1, 5: 0}
+    previous = initial
+    for stage in range(3):
+        now = ends[f"pretrain_layer{stage + 1}"]
+        for layer, pair in pair_of.items():
+            moved = not torch.equal(now[layer], previous[layer])
+            assert moved == (pair == stage), (stage, layer)
+        previous = now
+    # the fine-tuning moves every layer
+    assert all(not torch.equal(a, b) for a, b in zip(ends["pretrain"], previous))
+
+
+def test_greedy_conv_autoencoder(blobs):
+    rng = np.random.RandomState(0)
+    X = rng.rand(40, 2 * 12 * 10).astype(np.float32)
+    model = DCEC(2, input_shape=(2, 12, 10), filters=(3, 4, 4), n_components=3,
+                 pretrain="greedy", pretrain_epochs=4, max_iter=1, batch_size=16,
+                 random_state=0).fit(X)
+    phases = [r["phase"] for r in model.history_]
+    assert phases[:8] == ["pretrain_layer1"] * 2 + ["pretrain_layer2"] * 2 + [
+        "pretrain_layer3"] * 2 + ["pretrain_layer4"] * 2
+    assert np.isfinite(model.transform(X)).all()
+
+
+def test_conv_layer_pairs_compose_to_encode_and_decode():
+    torch.manual_seed(0)
+    ae = ConvAutoencoder(n_components=4, input_shape=(2, 12, 10), filters=(3, 4, 5)).eval()
+    X = torch.randn(3, 240)
+    pairs = ae.layer_pairs()
+    h = X
+    for enc, _ in pairs:
+        h = enc(h)
+    torch.testing.assert_close(h, ae.encode(X))
+    for _, dec in reversed(pairs):
+        h = dec(h)
+    torch.testing.assert_close(h, ae.decode(ae.encode(X)))
+
+
+class _NoPairs(torch.nn.Module):
+    def __init__(self, n_features, n_components):
+        super().__init__()
+        self.enc = torch.nn.Linear(n_features, n_components)
+        self.dec = torch.nn.Linear(n_components, n_features)
+
+    def encode(self, X):
+        return self.enc(X)
+
+    def decode(self, Z):
+        return self.dec(Z)
+
+
+def test_greedy_needs_layer_pairs(blobs):
+    X, _ = blobs
+    model = AEKMeans(3, autoencoder=_NoPairs, pretrain="greedy", pretrain_epochs=2,
+                     random_state=0)
+    with pytest.raises(ValueError, match="layer_pairs"):
+        model.fit(X)
+    assert not hasattr(model, "labels_")
+    # the other recipes do not need it
+    AEKMeans(3, autoencoder=_NoPairs, pretrain="sgd", pretrain_epochs=2,
+             random_state=0).fit(X)
+
+
+@pytest.mark.parametrize(("params", "match"), [
+    ({"pretrain": "rbm"}, "pretrain"),
+    ({"pretrain_epochs": "long"}, "pretrain_epochs"),
+    ({"pretrain_learning_rate": 0}, "pretrain_learning_rate"),
+    ({"memory": 3}, "memory"),
+])
+def test_bad_pretraining_parameters(blobs, params, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        AEKMeans(3, **params).fit(blobs[0])
+
+
+def test_sgd_divergence_names_the_recipe(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="pretrain='sgd'"):
+        AEKMeans(3, pretrain="sgd", pretrain_learning_rate=1e6, pretrain_epochs=5,
+                 **SMALL).fit(X * 1e3)
+
+
+@pytest.mark.parametrize("recipe", ["sgd", "greedy"])
+def test_recipes_are_deterministic_and_leave_global_rngs(blobs, recipe,
+                                                          assert_global_rngs_untouched):
+    X, _ = blobs
+    a = AEKMeans(3, pretrain=recipe, pretrain_epochs=3, **SMALL).fit(X)
+    b = AEKMeans(3, pretrain=recipe, pretrain_epochs=3, **SMALL).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert_global_rngs_untouched(
+        lambda: AEKMeans(3, pretrain=recipe, pretrain_epochs=3, **SMALL).fit(X))
+
+
+# ------------------------------------------------------------------ the memory cache
+def test_memory_gives_the_same_fit_and_pretrains_once(blobs, tmp_path, count_pretrainings):
+    X, _ = blobs
+    params = {**SMALL, "pretrain": "greedy", "pretrain_epochs": 3, "max_iter": 3,
+              "update_interval": 2}
+    plain = IDEC(3, **params).fit(X)
+    first = IDEC(3, memory=str(tmp_path), **params).fit(X)
+    second = IDEC(3, memory=str(tmp_path), **params).fit(X)
+    assert count_pretrainings == ["greedy"] * 2  # plain, then first; second is a hit
+    for model in (first, second):
+        np.testing.assert_array_equal(model.labels_, plain.labels_)
+        np.testing.assert_array_equal(model.cluster_centers_, plain.cluster_centers_)
+    cached = [r for r in second.history_ if r["phase"].startswith("pretrain")]
+    assert cached and all(r["cached"] for r in cached)
+    assert not any("cached" in r for r in first.history_)
+    # the clustering phase is the same whether the pretraining ran or was loaded
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in plain.history_
+             if r["phase"] == "cluster"]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"}
+                     for r in second.history_ if r["phase"] == "cluster"]
+
+
+def test_memory_key(blobs, tmp_path, count_pretrainings):
+    from joblib import Memory
+
+    X, _ = blobs
+    memory = Memory(tmp_path, verbose=0)
+    base = {**SMALL, "pretrain_epochs": 2, "memory": memory}
+    AEKMeans(3, **base).fit(X)
+    AEKMeans(3, **base).fit(X)                                      # hit
+    ConcreteKMeans(3, lam=5.0, max_iter=1, **base).fit(X)            # same network: hit
+    AEKMeans(3, n_init=2, **base).fit(X)                              # k-means only: hit
+    assert len(count_pretrainings) == 1
+    AEKMeans(3, **{**base, "random_state": 1}).fit(X)                 # other weights
+    AEKMeans(3, **base).fit(X[:-1])                                   # other data
+    AEKMeans(3, **{**base, "pretrain": "sgd"}).fit(X)                 # other recipe
+    AEKMeans(3, **{**base, "pretrain_epochs": 3}).fit(X)              # other length
+    AEKMeans(3, **{**base, "pretrain_learning_rate": 1e-2}).fit(X)    # other step size
+    AEKMeans(3, **{**base, "n_components": 3}).fit(X)                 # other network
+    AEKMeans(3, **{**base, "batch_size": 16}).fit(X)                  # other batches
+    assert len(count_pretrainings) == 8
+
+
+def test_grid_search_pretrains_once_per_fold(blobs, tmp_path, count_pretrainings):
+    X, y = blobs
+    search = GridSearchCV(
+        ConcreteKMeans(3, max_iter=2, pretrain_epochs=3, memory=str(tmp_path), **SMALL),
+        {"lam": [1.0, 3.0], "tau": [0.5, 1.0]}, cv=2, scoring=accuracy_scorer, refit=True,
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    # one pretraining per fold and one for the refit on all of X, not 2 x 4 + 1 = 9
+    assert len(count_pretrainings) == 3
+    assert hasattr(search.best_estimator_, "labels_")
+
+
+def test_user_autoencoder_instance_with_memory_is_not_modified(blobs, tmp_path):
+    X, _ = blobs
+    with rng_scope(0):
+        mine = MLPAutoencoder(6, 2, (16,))
+    before = {k: v.clone() for k, v in mine.state_dict().items()}
+    model = AEKMeans(3, autoencoder=mine, pretrain_epochs=3, memory=str(tmp_path),
+                     random_state=0).fit(X)
+    for k, v in mine.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    assert any(not torch.equal(v, before[k])
+               for k, v in model.autoencoder_.state_dict().items())
+    # pretrain_epochs=0 uses the instance's weights as they are, with or without memory
+    reuse = AEKMeans(3, autoencoder=model.autoencoder_, pretrain_epochs=0,
+                     memory=str(tmp_path), random_state=0).fit(X)
+    np.testing.assert_array_equal(reuse.cluster_centers_, model.cluster_centers_)
+    assert [r["phase"] for r in reuse.history_] == ["init"]
