@@ -53,7 +53,8 @@ def load(name, n_rows=None, seed=0):
     return X, y
 
 
-def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=256):
+def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=256,
+          input_dropout=0.0, tag=""):
     """AE+KM accuracy at several step counts of one pretraining run (no refit per length)."""
     import math
 
@@ -77,6 +78,10 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
     start = time.perf_counter()
     with rng_scope(seed, device):
         ae = MLPAutoencoder(X.shape[1], 10)
+    if input_dropout:
+        drop = torch.nn.Dropout(input_dropout)
+        plain_encode = ae.encode
+        ae.encode = lambda Z: plain_encode(drop(Z) if ae.training else Z)
     extra = 0 if recipe != "greedy" else 4 * math.ceil(GREEDY_LAYER_FRACTION * n_epochs)
 
     def callback(owner, record):
@@ -86,7 +91,7 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
                 Z = ae.encode(torch.from_numpy(X)).numpy()
                 ae.train()
             labels = KMeans(k, n_init=10, random_state=seed).fit(Z).labels_
-            emit({"dataset": name, "rows": len(X), "seed": seed, "recipe": recipe,
+            emit({"dataset": name, "rows": len(X), "seed": seed, "recipe": recipe + tag,
                   "steps": marks[record["epoch"]], "epochs": record["epoch"],
                   "layer_epochs": extra, "acc": cluster_accuracy(y, labels),
                   "nmi": normalized_mutual_info_score(y, labels),
@@ -105,7 +110,9 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("Examples", 1)[1])
     parser.add_argument("--datasets", nargs="+", default=["digits"])
     parser.add_argument("--rows", type=int, nargs="+", default=[None])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -113,14 +120,26 @@ def main(argv=None):
     parser.add_argument("--method", default="AEKMeans")
     parser.add_argument("--output", default=None)
     parser.add_argument("--table", default=None)
+    parser.add_argument("--estimators", nargs="+", default=None,
+                        help="fit these estimators with their defaults (shared memory cache)")
+    parser.add_argument("--cache-dir", default=str(HERE / ".cache" / "pretrain"))
     parser.add_argument("--curve", nargs="+", default=None,
                         help="recipes: AE+KM accuracy along one pretraining run each")
     parser.add_argument("--max-steps", type=int, default=4000)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--input-dropout", type=float, default=0.0)
     parser.add_argument("--checkpoints", type=int, nargs="+",
                         default=[500, 1000, 2000, 4000, 8000])
     args = parser.parse_args(argv)
     if args.table:
         return print_table(args.table)
+    if args.estimators:
+        for name in args.datasets:
+            for n_rows in args.rows:
+                for seed in args.seeds:
+                    defaults(name, n_rows, seed, args.estimators, json.loads(args.configs[0]),
+                             args.cache_dir, args.output)
+        return None
     if args.curve:
         for name in args.datasets:
             for n_rows in args.rows:
@@ -131,8 +150,15 @@ def main(argv=None):
                           "acc": cluster_accuracy(y, km.labels_),
                           "nmi": normalized_mutual_info_score(y, km.labels_)}, args.output)
                     for recipe in args.curve:
+                        tag = ""
+                        if args.batch_size != 256:
+                            tag += f" b{args.batch_size}"
+                        if args.input_dropout:
+                            tag += f" drop{args.input_dropout}"
                         curve(name, X, y, seed, recipe, args.max_steps,
-                              [c for c in args.checkpoints if c <= args.max_steps], args.output)
+                              [c for c in args.checkpoints if c <= args.max_steps], args.output,
+                              batch_size=args.batch_size, input_dropout=args.input_dropout,
+                              tag=tag)
         return None
     import skdeepcluster
     for name in args.datasets:
@@ -164,6 +190,39 @@ def main(argv=None):
                            "seconds": seconds, "pretrain_epochs_run": epochs,
                            "pretrain_steps": steps}
                     emit(rec, args.output)
+
+
+def defaults(name, n_rows, seed, estimators, params, cache_dir, output):
+    """Each estimator with its default parameters (``params`` added), one shared cache."""
+    import skdeepcluster
+
+    X, y = load(name, n_rows, seed)
+    k = len(np.unique(y))
+    base = {"dataset": name, "rows": len(X), "seed": seed}
+    km = KMeans(k, n_init=10, random_state=seed).fit(X)
+    emit({**base, "config": "KMeans", "acc": cluster_accuracy(y, km.labels_),
+          "nmi": normalized_mutual_info_score(y, km.labels_)}, output)
+    image_shape = load_dataset(name)[2] if name in IMAGES else None
+    for est in estimators:
+        kwargs = {"n_clusters": k, "random_state": seed, "memory": cache_dir, **params}
+        if est == "DCEC":
+            if image_shape is None:
+                continue
+            kwargs["input_shape"] = image_shape
+        model = getattr(skdeepcluster, est)(**kwargs)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X)
+        seconds = time.perf_counter() - start
+        pre = [r for r in model.history_ if r["phase"].startswith("pretrain")]
+        emit({**base, "config": est + (" " + json.dumps(params) if params else ""),
+              "acc": cluster_accuracy(y, model.labels_),
+              "nmi": normalized_mutual_info_score(y, model.labels_), "seconds": seconds,
+              "pretrain_seconds": sum(r["seconds"] for r in pre),
+              "pretrain_cached": bool(pre and pre[0].get("cached")),
+              "pretrain_epochs": model.pretrain_epochs_,
+              "cluster_epochs": model.n_iter_}, output)
 
 
 def emit(rec, output):

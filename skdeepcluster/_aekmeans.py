@@ -32,12 +32,28 @@ class AEKMeans(BaseDeepClusterer):
         and ``decode`` methods) is deep-copied and trained; with ``pretrain_epochs=0`` its
         weights are used as they are. A class or factory is called with ``n_features`` and
         ``n_components``.
-    pretrain_epochs : int, default=200
-        Epochs of end-to-end reconstruction training (Adam). The references use 50 to 300
-        (METHODS.md §3.2).
+    pretrain : {"adam", "sgd", "greedy"}, default="adam"
+        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`):
+        ``"adam"`` trains the whole network end to end with Adam; ``"sgd"`` with SGD and
+        momentum 0.9 (the DEC-keras MNIST recipe, learning rate 1 on the squared error
+        averaged over the features, meant for inputs scaled to [0, 1]); ``"greedy"``
+        trains each layer pair as a denoising autoencoder first, then fine-tunes end to
+        end (the DEC paper's schedule, here with Adam).
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of end-to-end pretraining (``"greedy"`` trains each layer pair for half as
+        many before). ``"auto"`` aims at 8 000 optimiser steps of ``batch_size`` samples,
+        within 50 to 300 epochs (200 epochs on 10 000 samples, 300 on 1 797). 0 skips
+        the pretraining.
     batch_size : int, default=256
-    pretrain_learning_rate : float, default=1e-3
-        Adam step size of the pretraining.
+    pretrain_learning_rate : float or "auto", default="auto"
+        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``,
+        1 for ``"sgd"``.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
+        on the training data, the untrained network (layout and initial weights, set by
+        ``random_state``), the pretraining parameters and the device, so that a search over
+        clustering parameters (``GridSearchCV``) pretrains once per training set. None
+        disables caching.
     n_init : int, default=20
         k-means restarts in the latent space (DEC/IDEC/DCEC use 20).
     random_state : int, RandomState instance or None, default=None
@@ -63,6 +79,8 @@ class AEKMeans(BaseDeepClusterer):
         ``predict`` of the training data.
     inertia_ : float
         Sum of squared latent distances of the training data to their centre.
+    pretrain_epochs_ : int
+        Epochs of end-to-end pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
     n_iter_ : int
         Clustering epochs run (0: this baseline has no clustering phase).
     n_components_ : int

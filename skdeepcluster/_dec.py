@@ -103,10 +103,18 @@ _SHARED_PARAMS_DOC = """\
         used as they are (e.g. the ``autoencoder_`` of a fitted :class:`AEKMeans`). A class
         or factory is called with ``n_features`` and ``n_components``; e.g.
         ``functools.partial(ConvAutoencoder, input_shape=(28, 28))``.
-    pretrain_epochs : int, default=200
-        Epochs of end-to-end reconstruction training with Adam (the IDEC-toy and DCEC
-        recipe; the DEC paper pretrains greedily with denoising, which is not implemented,
-        METHODS.md §3.2 and §16-C12).
+    pretrain : {"adam", "sgd", "greedy"}, default="adam"
+        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`):
+        ``"adam"`` trains the whole network end to end with Adam; ``"sgd"`` with SGD and
+        momentum 0.9 (the DEC-keras MNIST recipe, learning rate 1 on the squared error
+        averaged over the features, meant for inputs scaled to [0, 1]); ``"greedy"``
+        trains each layer pair as a denoising autoencoder first, then fine-tunes end to
+        end (the DEC paper's schedule, here with Adam).
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of end-to-end pretraining (``"greedy"`` trains each layer pair for half as
+        many before). ``"auto"`` aims at 8 000 optimiser steps of ``batch_size`` samples,
+        within 50 to 300 epochs (200 epochs on 10 000 samples, 300 on 1 797). 0 skips
+        the pretraining.
 """
 
 _TRAINING_PARAMS_DOC = """\
@@ -125,8 +133,15 @@ _TRAINING_PARAMS_DOC = """\
         steps: ``maxiter = 2e4`` steps of 256 samples are 73 epochs of MNIST (70 000) and
         512 of its 10 000-image test set.
     batch_size : int, default=256
-    pretrain_learning_rate : float, default=1e-3
-        Adam step size of the pretraining.
+    pretrain_learning_rate : float or "auto", default="auto"
+        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``,
+        1 for ``"sgd"``.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
+        on the training data, the untrained network (layout and initial weights, set by
+        ``random_state``), the pretraining parameters and the device, so that a search over
+        clustering parameters (``GridSearchCV``) pretrains once per training set. None
+        disables caching.
     n_init : int, default=20
         k-means restarts that initialise the centres ``μ`` on the pretrained embedding.
     random_state : int, RandomState instance or None, default=None
@@ -153,6 +168,8 @@ _ATTRIBUTES_DOC = """
         instead; they differ by at most the last interval's changes (METHODS.md §16-C9).
     inertia_ : float
         Sum of squared latent distances of the training data to their centre.
+    pretrain_epochs_ : int
+        Epochs of end-to-end pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the clustering phase run (the last one may be partial: training stops at
         the target update where the labels settle).
@@ -402,8 +419,18 @@ _DCEC_NETWORK_DOC = """\
         ``filters`` and ``n_components``. A module instance is deep-copied (with
         ``pretrain_epochs=0`` its weights are used as they are); a class or factory is
         called with ``n_features`` and ``n_components``.
-    pretrain_epochs : int, default=200
-        Epochs of reconstruction training of the CAE with Adam (the paper's recipe).
+    pretrain : {"adam", "sgd", "greedy"}, default="adam"
+        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`):
+        ``"adam"`` trains the whole network end to end with Adam; ``"sgd"`` with SGD and
+        momentum 0.9 (the DEC-keras MNIST recipe, learning rate 1 on the squared error
+        averaged over the features, meant for inputs scaled to [0, 1]); ``"greedy"``
+        trains each layer pair as a denoising autoencoder first, then fine-tunes end to
+        end (the DEC paper's schedule, here with Adam).
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of end-to-end pretraining (``"greedy"`` trains each layer pair for half as
+        many before). ``"auto"`` aims at 8 000 optimiser steps of ``batch_size`` samples,
+        within 50 to 300 epochs (200 epochs on 10 000 samples, 300 on 1 797). 0 skips
+        the pretraining.
 """
 
 

@@ -61,12 +61,14 @@ GREEDY_DROPOUT = 0.2
 #: the end-to-end fine-tuning (the DEC paper: 50 000 steps per layer, 100 000 fine-tuning).
 GREEDY_LAYER_FRACTION = 0.5
 
-#: ``pretrain_epochs="auto"``: aim at this many optimiser steps ...
-AUTO_STEPS = 10_000
-#: ... but never fewer epochs than this (large data sets) ...
+#: ``pretrain_epochs="auto"``: aim at this many optimiser steps (200 epochs of 10 000
+#: samples, the length of the IDEC and DCEC recipes) ...
+AUTO_STEPS = 8_000
+#: ... but never fewer epochs than this (large data sets: every sample seen often) ...
 AUTO_MIN_EPOCHS = 50
-#: ... nor more than this (tiny data sets, where each step sees the same few rows).
-AUTO_MAX_EPOCHS = 1000
+#: ... nor more than this (small data sets: each epoch is a few steps over the same rows,
+#: and more steps stopped paying off there; see the user guide's measurements).
+AUTO_MAX_EPOCHS = 300
 
 
 def resolve_pretrain_epochs(pretrain_epochs, n_samples, batch_size):
@@ -82,7 +84,9 @@ def resolve_pretrain_epochs(pretrain_epochs, n_samples, batch_size):
     >>> resolve_pretrain_epochs(30, 10_000, 256)
     30
     >>> resolve_pretrain_epochs("auto", 10_000, 256)  # 40 steps per epoch
-    250
+    200
+    >>> resolve_pretrain_epochs("auto", 1797, 256)    # 8 steps per epoch
+    300
     >>> resolve_pretrain_epochs("auto", 70_000, 256)  # 274 steps per epoch
     50
     """

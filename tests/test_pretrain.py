@@ -46,11 +46,12 @@ def count_pretrainings(monkeypatch):
 @pytest.mark.parametrize(("value", "n_samples", "batch_size", "expected"), [
     (30, 10_000, 256, 30),
     (0, 10_000, 256, 0),
-    ("auto", 10_000, 256, 250),     # 40 steps per epoch -> 10 000 steps
-    ("auto", 1797, 256, 1000),      # 8 steps per epoch -> 1250, capped
-    ("auto", 70_000, 256, 50),      # 274 steps per epoch -> 37, raised to the minimum
-    ("auto", 2560, 256, 1000),
-    ("auto", 25_600, 256, 100),
+    ("auto", 10_000, 256, 200),     # 40 steps per epoch -> 8 000 steps
+    ("auto", 1797, 256, 300),       # 8 steps per epoch -> 1000, capped
+    ("auto", 70_000, 256, 50),      # 274 steps per epoch -> 30, raised to the minimum
+    ("auto", 6400, 256, 300),       # 25 steps per epoch -> 320, capped
+    ("auto", 25_600, 256, 80),      # 100 steps per epoch
+    ("auto", 20_480, 256, 100),
 ])
 def test_pretrain_epochs_auto_rule(value, n_samples, batch_size, expected):
     assert resolve_pretrain_epochs(value, n_samples, batch_size) == expected
@@ -66,9 +67,9 @@ def test_auto_learning_rate_per_recipe():
 def test_fitted_pretrain_epochs_attribute(blobs):
     X, _ = blobs
     model = AEKMeans(3, pretrain_epochs="auto", **{**SMALL, "batch_size": 150}).fit(X)
-    # one step per epoch: 10 000 steps capped at 1000 epochs
-    assert model.pretrain_epochs_ == 1000
-    assert sum(r["phase"] == "pretrain" for r in model.history_) == 1000
+    # one step per epoch: 8 000 steps capped at 300 epochs
+    assert model.pretrain_epochs_ == 300
+    assert sum(r["phase"] == "pretrain" for r in model.history_) == 300
 
 
 # ------------------------------------------------------------------ the recipes
