@@ -233,8 +233,40 @@ def emit(rec, output):
             fh.write(line + "\n")
 
 
+def print_curves(rows):
+    """AE+KM ACC per (data set, recipe, steps): mean and min over seeds, KMeans alongside."""
+    groups, kmeans, seen = {}, {}, set()
+    for r in rows:
+        key = (r["dataset"], r["rows"], r["seed"], r["recipe"], r.get("steps"))
+        if key in seen:  # a configuration run twice (e.g. an interrupted run resumed)
+            continue
+        seen.add(key)
+        if r["recipe"] == "KMeans":
+            kmeans.setdefault((r["dataset"], r["rows"]), {})[r["seed"]] = r["acc"]
+        elif "diverged" in r:
+            groups.setdefault((r["dataset"], r["rows"], r["recipe"], "diverged"), []).append(r)
+        else:
+            groups.setdefault((r["dataset"], r["rows"], r["recipe"], r["steps"]), []).append(r)
+    print("| data | rows | recipe | steps | seeds | AE+KM ACC mean | min | KMeans ACC (same seeds) "
+          "| seeds above KMeans |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(groups, key=lambda t: (t[0], t[1], t[2], str(t[3]).zfill(8))):
+        rs = groups[key]
+        name, n, recipe, steps = key
+        km = kmeans.get((name, n), {})
+        if steps == "diverged":
+            print(f"| {name} | {n} | {recipe} | — | {len(rs)} | diverged (NaN loss) | | | |")
+            continue
+        acc = np.array([r["acc"] for r in rs])
+        ref = np.array([km.get(r["seed"], np.nan) for r in rs])
+        print(f"| {name} | {n} | {recipe} | {steps} | {len(rs)} | {acc.mean():.3f} | "
+              f"{acc.min():.3f} | {np.nanmean(ref):.3f} | {int((acc > ref).sum())}/{len(rs)} |")
+
+
 def print_table(path):
     rows = [json.loads(line) for line in open(path)]
+    if rows and "recipe" in rows[0]:
+        return print_curves(rows)
     groups = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["rows"], r["config"]), []).append(r)

@@ -1,12 +1,13 @@
 """BaseDeepClusterer: the one ``fit`` of every deep estimator, and their shared methods.
 
-``fit`` is a template method (METHODS.md §5, ARCHITECTURE.md "The fit protocol"):
+``fit`` is a template method:
 
 1. validate the parameters and the data;
 2. resolve the device and the random state (one seed, a private torch generator, a forked
    global torch RNG for layer initialisation);
 3. build the autoencoder from the data's shape (or from the user's ``autoencoder``);
-4. pretrain it on the reconstruction loss (end-to-end Adam);
+4. pretrain it on the reconstruction loss with the ``pretrain`` recipe, or load the result
+   from the ``memory`` cache (:mod:`skdeepcluster._pretrain`);
 5. initialise the clusters by k-means in the latent space, on the device;
 6. run the method's clustering phase through its hooks (``_init_clustering``,
    ``_epoch_begin``, ``_batch_loss``);
