@@ -9,6 +9,11 @@ one small protocol: it is a :class:`torch.nn.Module` with
 
 Data always enter as 2-D arrays (scikit-learn's convention); a network that works on images
 reshapes inside ``encode`` and flattens at the end of ``decode``.
+
+Greedy layer-wise pretraining (``pretrain="greedy"``) also needs ``layer_pairs()``: the list
+of ``(encoder_layer, decoder_layer)`` modules, outermost first, such that ``encode`` applies
+the encoder layers in order and ``decode`` the decoder layers in reverse order. Both networks
+below provide it.
 """
 
 import copy

@@ -300,3 +300,18 @@ def test_user_autoencoder_instance_with_memory_is_not_modified(blobs, tmp_path):
                      memory=str(tmp_path), random_state=0).fit(X)
     np.testing.assert_array_equal(reuse.cluster_centers_, model.cluster_centers_)
     assert [r["phase"] for r in reuse.history_] == ["init"]
+
+
+def test_memory_with_sparse_input(blobs, tmp_path, count_pretrainings):
+    import scipy.sparse as sp
+
+    X, _ = blobs
+    X = np.where(X > 0, X, 0).astype(np.float32)
+    params = {**SMALL, "pretrain_epochs": 2, "memory": str(tmp_path)}
+    dense = AEKMeans(3, **params).fit(X)
+    sparse = AEKMeans(3, **params).fit(sp.csr_matrix(X))
+    again = AEKMeans(3, **params).fit(sp.csr_matrix(X))
+    # a CSR matrix is other input for the key, but its pretraining gives the same network
+    assert len(count_pretrainings) == 2
+    np.testing.assert_allclose(sparse.cluster_centers_, dense.cluster_centers_, rtol=1e-5)
+    np.testing.assert_array_equal(again.labels_, sparse.labels_)
