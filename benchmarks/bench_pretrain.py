@@ -263,10 +263,42 @@ def print_curves(rows):
               f"{acc.min():.3f} | {np.nanmean(ref):.3f} | {int((acc > ref).sum())}/{len(rs)} |")
 
 
+def print_defaults(rows):
+    """Per (data set, rows): each estimator's ACC per seed, mean, and seeds above KMeans."""
+    groups, kmeans = {}, {}
+    for r in rows:
+        if r["config"] == "KMeans":
+            kmeans[(r["dataset"], r["rows"], r["seed"])] = r["acc"]
+        else:
+            groups.setdefault((r["dataset"], r["rows"]), {}).setdefault(r["config"], {})[
+                r["seed"]] = r
+    for (name, n), by_config in groups.items():
+        seeds = sorted({s for runs in by_config.values() for s in runs})
+        print(f"\n{name}, {n} rows, seeds {seeds}: ACC per seed\n")
+        print("| estimator | " + " | ".join(f"seed {s}" for s in seeds)
+              + " | mean | seeds above KMeans | fit s (pretraining + own phase) |")
+        print("|---|" + "---|" * (len(seeds) + 3))
+        ref = [kmeans.get((name, n, s), np.nan) for s in seeds]
+        print("| KMeans(n_init=10) | " + " | ".join(f"{a:.3f}" for a in ref)
+              + f" | {np.nanmean(ref):.3f} | | |")
+        for config, runs in by_config.items():
+            acc = [runs[s]["acc"] if s in runs else np.nan for s in seeds]
+            above = sum(a > k for a, k in zip(acc, ref))
+            sec = np.nanmean([runs[s]["pretrain_seconds"] + (
+                runs[s]["seconds"] if runs[s]["pretrain_cached"] else
+                runs[s]["seconds"] - runs[s]["pretrain_seconds"]) for s in runs])
+            pre = np.nanmean([runs[s]["pretrain_seconds"] for s in runs])
+            print(f"| {config} | " + " | ".join(f"{a:.3f}" for a in acc)
+                  + f" | {np.nanmean(acc):.3f} | {above}/{len(seeds)} | "
+                  f"{sec:.0f} ({pre:.0f} + {sec - pre:.0f}) |")
+
+
 def print_table(path):
     rows = [json.loads(line) for line in open(path)]
     if rows and "recipe" in rows[0]:
         return print_curves(rows)
+    if rows and "pretrain_cached" in json.dumps(rows):
+        return print_defaults(rows)
     groups = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["rows"], r["config"]), []).append(r)
