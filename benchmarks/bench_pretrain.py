@@ -36,7 +36,6 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 from sklearn.preprocessing import StandardScaler
 
-from skdeepcluster import AEKMeans
 from skdeepcluster.datasets import load_dataset
 from skdeepcluster.metrics import cluster_accuracy
 
@@ -60,8 +59,7 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
 
     import torch
 
-    from skdeepcluster._engine import HostData, TrainingDivergedError, rng_scope
-    from skdeepcluster._engine import seeded_generator
+    from skdeepcluster._engine import HostData, TrainingDivergedError, rng_scope, seeded_generator
     from skdeepcluster._pretrain import (
         AUTO_LEARNING_RATE,
         GREEDY_LAYER_FRACTION,
