@@ -126,6 +126,7 @@ def main(argv=None):
     parser.add_argument("--max-steps", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--input-dropout", type=float, default=0.0)
+    parser.add_argument("--greedy-finetune-lr-factor", type=float, default=None)
     parser.add_argument("--checkpoints", type=int, nargs="+",
                         default=[500, 1000, 2000, 4000, 8000])
     args = parser.parse_args(argv)
@@ -149,6 +150,12 @@ def main(argv=None):
                           "nmi": normalized_mutual_info_score(y, km.labels_)}, args.output)
                     for recipe in args.curve:
                         tag = ""
+                        if args.greedy_finetune_lr_factor is not None:
+                            import skdeepcluster._pretrain as pretrain_module
+
+                            pretrain_module.GREEDY_FINETUNE_LR_FACTOR = (
+                                args.greedy_finetune_lr_factor)
+                            tag += f" ft-lr x{args.greedy_finetune_lr_factor}"
                         if args.batch_size != 256:
                             tag += f" b{args.batch_size}"
                         if args.input_dropout:

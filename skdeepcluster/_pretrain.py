@@ -61,6 +61,10 @@ GREEDY_DROPOUT = 0.2
 #: the end-to-end fine-tuning (the DEC paper: 50 000 steps per layer, 100 000 fine-tuning).
 GREEDY_LAYER_FRACTION = 0.5
 
+#: The end-to-end fine-tuning of the ``"greedy"`` recipe uses this fraction of its learning
+#: rate (the layer pairs use all of it).
+GREEDY_FINETUNE_LR_FACTOR = 1.0
+
 #: ``pretrain_epochs="auto"``: aim at this many optimiser steps (200 epochs of 10 000
 #: samples, the length of the IDEC and DCEC recipes) ...
 AUTO_STEPS = 8_000
@@ -191,6 +195,8 @@ def pretrain_autoencoder(autoencoder, data, *, recipe, n_epochs, batch_size, lea
                        batch_size=batch_size, generator=generator, step=step, owner=owner,
                        callbacks=callbacks, history=history, verbose=verbose,
                        diverged_hint=hint)
+    if recipe == "greedy":
+        learning_rate = learning_rate * GREEDY_FINETUNE_LR_FACTOR
     optimizer = _optimizer(recipe, autoencoder.parameters(), learning_rate)
 
     def step(idx, xb, epoch):
