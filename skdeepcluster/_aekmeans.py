@@ -24,7 +24,7 @@ class AEKMeans(BaseDeepClusterer):
         Size ``p`` of the embedding (ignored when ``autoencoder`` fixes it).
     hidden_dims : sequence of int, default=(500, 500, 2000)
         Hidden widths of :class:`~skdeepcluster.networks.MLPAutoencoder`
-        (``d-500-500-2000-p``, METHODS.md §3.1).
+        (``d-500-500-2000-p``, the network of DEC, Xie et al. 2016).
     activation : str, default="relu"
         Hidden-layer activation of the MLP.
     autoencoder : None, nn.Module, or callable, default=None

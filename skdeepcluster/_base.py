@@ -128,7 +128,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
     }
 
     #: How the reconstruction error of a sample is reduced over its features in the
-    #: clustering phase (METHODS §16-C1: each method follows its reference code).
+    #: clustering phase (each method follows its reference code; see the user guide).
     _reconstruction_reduction = "sum"
     #: Whether the method has a clustering phase after the k-means initialisation.
     _has_clustering_phase = True

@@ -29,6 +29,7 @@ from ._engine import (
     HostData,
     check_random_state_local,
     host_tensor,
+    progress_message,
     resolve_device,
     seeded_generator,
 )
@@ -205,8 +206,8 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
 
     Notes
     -----
-    The paper gives no optimiser, σ or temperature schedule for the shallow model (METHODS.md
-    §6, §16-C6); the choices here are this package's:
+    The paper gives no optimiser, σ or temperature schedule for the shallow model (Gao et al.
+    2020, §3.3); the choices here are this package's:
 
     * **Concrete phase.** Epochs of shuffled mini-batches. Each batch draws Gumbel noise,
       samples hard assignments, and takes a step on the centres along the straight-through
@@ -438,7 +439,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
             }
             history.append(record)
             if self.verbose:
-                print(
+                progress_message(
                     f"Epoch {n_iter}, loss {record['loss']:.6g}, center shift {shift:.3g}, "
                     f"tau {tau_t:.3g}"
                 )
@@ -449,8 +450,8 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 continue
             if converged:
                 if self.verbose:
-                    print(f"Converged at epoch {n_iter}: center shift {shift} within tolerance "
-                          f"{tol_abs}.")
+                    progress_message(f"Converged at epoch {n_iter}: center shift {shift} "
+                                     f"within tolerance {tol_abs}.")
                 break
         return centers, n_iter, history
 
@@ -652,7 +653,7 @@ class ConcreteKMeans(BaseDeepClusterer):
     """Deep concrete k-means (CKM): an autoencoder trained jointly with a k-means loss.
 
     Gao, Yang, Gouk and Hospedales, *Deep Clustering with Concrete K-Means*, ICASSP 2020,
-    §3.2 and Algorithm 1 (METHODS.md §7). The objective is
+    §3.2 and Algorithm 1. The objective is
 
     ``L_AE + λ₁ L_CKM``, with ``L_AE = Σ_i ||x_i − g_φ(f_θ(x_i))||²`` and
     ``L_CKM = Σ_i ||f_θ(x_i) − h̃_i M||²``,
@@ -671,7 +672,7 @@ class ConcreteKMeans(BaseDeepClusterer):
     over features and averaged over the batch (the paper's sums, per sample).
 
     The paper gives no optimiser, learning rate, epochs, σ, τ schedule or λ₁: the defaults
-    here are METHODS.md §7.5's proposals (§16-C6).
+    here are this package's proposals (see the :ref:`User Guide <deep>`).
 
     Read more in the :ref:`User Guide <deep>`.
 
@@ -697,13 +698,13 @@ class ConcreteKMeans(BaseDeepClusterer):
         embedding (the RMS distance of the training embeddings to their mean), re-measured
         after every epoch so that σ follows the learned scale of the embedding (with an
         absolute σ, a shrinking embedding makes ``p(k | z)`` flat, the samples random, and the
-        embedding collapses; METHODS.md §7.6). Same unit as in :class:`ShallowConcreteKMeans`.
+        embedding collapses). Same unit as in :class:`ShallowConcreteKMeans`.
     scale_invariant : bool, default=True
         Divide ``L_CKM`` of each mini-batch by the total variance of the batch's embedding
         ``tr Cov(Z_batch)`` (with its gradient), so that the term is the fraction of the
         spread left within clusters and cannot be lowered by shrinking the embedding.
         False gives the paper's loss, whose k-means term the encoder can reduce by
-        contracting all codes (METHODS.md §7.6): on USPS with 200 pretraining epochs that
+        contracting all codes: on USPS with 200 pretraining epochs that
         contracts the embedding 2.4x within 30 epochs and takes ACC from 0.68 (AE+KM) down
         to 0.59, where the scale-invariant term raises it to 0.70-0.72 (see Notes).
     n_components : int, default=10

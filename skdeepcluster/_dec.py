@@ -1,4 +1,4 @@
-"""DEC, IDEC and DCEC: self-training on a Student's t soft assignment (METHODS.md §11-13).
+"""DEC, IDEC and DCEC: self-training on a Student's t soft assignment (Xie et al. 2016).
 
 The three share everything but their hooks' options: the assignment ``Q``
 (:func:`~skdeepcluster._losses.student_t_log_assignment`), the target ``P`` recomputed from
@@ -41,7 +41,7 @@ class _BaseDEC(BaseDeepClusterer):
     }
 
     # Keras' ``mse`` (mean over the features), the convention of the DEC/IDEC/DCEC code, so
-    # that lam=0.1 weighs the KL term as γ=0.1 does there (METHODS.md §16-C1).
+    # that lam=0.1 weighs the KL term as γ=0.1 does there (the IDEC and DCEC reference code).
     _reconstruction_reduction = "mean"
     #: Whether the reconstruction error is part of the clustering-phase loss (not in DEC).
     _keeps_decoder = True
@@ -94,7 +94,7 @@ _SHARED_PARAMS_DOC = """\
     n_components : int, default=10
         Size ``p`` of the embedding ``z = f_θ(x)``.
     hidden_dims : sequence of int, default=(500, 500, 2000)
-        Hidden widths of the MLP autoencoder (``d-500-500-2000-p``, METHODS.md §3.1).
+        Hidden widths of the MLP autoencoder (``d-500-500-2000-p``, the network of DEC).
     activation : str, default="relu"
         Hidden-layer activation of the MLP.
     autoencoder : None, nn.Module, or callable, default=None
@@ -165,7 +165,7 @@ _ATTRIBUTES_DOC = """
     labels_ : ndarray of shape (n_samples,)
         ``predict`` of the training data with the final network (``argmax_j q_ij``, the
         nearest centre). The reference code reports the labels of the last target update
-        instead; they differ by at most the last interval's changes (METHODS.md §16-C9).
+        instead; they differ by at most the last interval's changes.
     inertia_ : float
         Sum of squared latent distances of the training data to their centre.
     pretrain_epochs_ : int
@@ -198,7 +198,7 @@ _DEC_OPT_DOC = """    optimizer : {"sgd", "adam"}, default="sgd"
 class DEC(_BaseDEC):
     __doc__ = """Deep Embedded Clustering (Xie, Girshick and Farhadi, ICML 2016).
 
-    METHODS.md §11. After pretraining an autoencoder and initialising the centres ``μ`` by
+    After pretraining an autoencoder and initialising the centres ``μ`` by
     k-means on the embedding, DEC drops the decoder and trains the encoder ``f_θ`` and the
     centres to minimise ``KL(P || Q)``, where ``Q`` is the soft assignment of each embedded
     point by a Student's t kernel and ``P`` the sharpened, frequency-normalised target
@@ -295,7 +295,7 @@ _LAM_DOC = """\
         ``γ``: weight of the clustering term ``KL(P || Q)`` against the reconstruction error
         (which has weight 1). The reconstruction error is the squared error averaged over the
         features and the batch (Keras' ``mse``, the reference code's convention, under which
-        the published γ = 0.1 was tuned; METHODS.md §16-C1). ``lam=0`` trains the autoencoder
+        the published γ = 0.1 was tuned). ``lam=0`` trains the autoencoder
         alone with fixed centres.
 """
 
@@ -312,7 +312,7 @@ _IDEC_OPT_DOC = """    optimizer : {"adam", "sgd"}, default="adam"
 class IDEC(_BaseDEC):
     __doc__ = """Improved Deep Embedded Clustering (Guo, Gao, Liu and Yin, IJCAI 2017).
 
-    METHODS.md §12. DEC with the decoder kept: the autoencoder and the centres minimise
+    DEC with the decoder kept: the autoencoder and the centres minimise
     ``L = L_r + γ KL(P || Q)``, so that the reconstruction error preserves the local
     structure of the data while the clustering term sharpens the clusters. The encoder gets
     gradients from both terms, the decoder from ``L_r`` and the centres from the KL term
@@ -437,7 +437,7 @@ _DCEC_NETWORK_DOC = """\
 class DCEC(_BaseDEC):
     __doc__ = """Deep Convolutional Embedded Clustering (Guo, Liu, Zhu and Yin, ICONIP 2017).
 
-    METHODS.md §13. IDEC (:class:`IDEC`) on a convolutional autoencoder
+    IDEC (:class:`IDEC`) on a convolutional autoencoder
     (:class:`~skdeepcluster.networks.ConvAutoencoder`: conv32 5x5, conv64 5x5, conv128 3x3,
     all stride 2, a linear embedding, mirrored transposed convolutions). The loss is
     ``L = L_r + γ L_c`` with ``L_r`` the mean squared reconstruction error and

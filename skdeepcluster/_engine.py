@@ -225,6 +225,17 @@ class TrainingDivergedError(ValueError, FloatingPointError):
     """
 
 
+def progress_message(text):
+    """Write one progress line (``verbose`` output) to stderr, through tqdm when installed so
+    that it does not break an active progress bar."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional
+        print(text, file=sys.stderr)
+    else:
+        tqdm.write(text, file=sys.stderr)
+
+
 class _Progress:
     """One progress bar per phase when ``verbose`` (tqdm if installed, plain lines otherwise)."""
 
@@ -249,7 +260,7 @@ class _Progress:
             self.bar.update(1)
         elif self.lines:
             text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
-            print(f"{self.desc} epoch {record['epoch']}: {text}", file=sys.stderr)
+            progress_message(f"{self.desc} epoch {record['epoch']}: {text}")
 
     def close(self):
         if self.bar is not None:

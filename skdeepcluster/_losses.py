@@ -25,7 +25,7 @@ def gumbel_noise(shape, generator, device, dtype):
 
     ``U`` is clamped to ``[eps, 1 - eps]`` (``eps`` the machine epsilon of ``dtype``) so the
     double logarithm is always finite (``torch.nn.functional.gumbel_softmax`` cannot take a
-    generator and has produced NaNs on CUDA, see METHODS.md §3.5). ``torch.rand`` is used
+    generator and has been reported to produce NaNs on CUDA). ``torch.rand`` is used
     rather than ``Tensor.exponential_``, which is several times slower on the CPU.
     """
     eps = torch.finfo(dtype).eps
@@ -177,7 +177,7 @@ def reconstruction_loss(X_hat, X, reduction="sum"):
         How the error of one sample is reduced over its ``d`` features: ``"sum"`` gives
         ``mean_i ||x̂_i - x_i||²`` (the papers' ``Σ_i ||x_i - g(f(x_i))||²`` per sample, the
         convention of the DKM/DCN/DeepCluster code), ``"mean"`` divides that by ``d`` (Keras'
-        ``mse``, the convention of the DEC/IDEC/DCEC code). METHODS.md §1, §16-C1.
+        ``mse``, the convention of the DEC/IDEC/DCEC code).
 
     Returns
     -------
@@ -192,7 +192,7 @@ def reconstruction_loss(X_hat, X, reduction="sum"):
 def student_t_log_assignment(Z, centers, alpha=1.0):
     """Log of DEC's soft assignment: a Student's t kernel normalised over the clusters.
 
-    ``q_ij ∝ (1 + ||z_i − μ_j||² / α)^{−(α+1)/2}`` (Xie et al. 2016, eq. 1; METHODS.md §3.4),
+    ``q_ij ∝ (1 + ||z_i − μ_j||² / α)^{−(α+1)/2}`` (Xie et al. 2016, eq. 1),
     computed as ``log_softmax_j(−(α+1)/2 · log1p(D_ij / α))``, which stays finite for any
     distance (no power of a large number is ever formed). ``exp`` of the result is ``Q``.
 
@@ -218,7 +218,7 @@ def target_distribution(Q):
     """DEC's auxiliary target ``P`` from the soft assignments ``Q`` of the whole data set.
 
     ``p_ij = (q_ij² / f_j) / Σ_j' (q_ij'² / f_j')`` with ``f_j = Σ_i q_ij`` the soft size of
-    cluster ``j`` (Xie et al. 2016, eq. 3; METHODS.md §3.4). Squaring sharpens the
+    cluster ``j`` (Xie et al. 2016, eq. 3). Squaring sharpens the
     assignments; dividing by ``f_j`` keeps large clusters from absorbing the others. ``f_j``
     is clamped to the smallest positive number of the dtype, so an empty cluster gives zeros,
     never NaN. ``P`` carries no gradient (a fixed target).

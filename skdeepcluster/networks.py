@@ -50,7 +50,7 @@ def _mlp(sizes, activation):
 
 
 class MLPAutoencoder(nn.Module):
-    """Fully connected autoencoder ``d-500-500-2000-p`` (DEC, IDEC, DCN, CKM; METHODS.md §3.1).
+    """Fully connected autoencoder ``d-500-500-2000-p`` (DEC, IDEC, DCN, CKM).
 
     The encoder maps ``n_features`` through ``hidden_dims`` to a **linear** embedding of size
     ``n_components``; the decoder mirrors it and ends with a **linear** output layer. Hidden
@@ -213,7 +213,7 @@ def _cae_geometry(input_shape, n_features, filters):
 
 
 class ConvAutoencoder(nn.Module):
-    """Convolutional autoencoder of DCEC (Guo et al., ICONIP 2017, Fig. 1; METHODS.md §13.4).
+    """Convolutional autoencoder of DCEC (Guo et al., ICONIP 2017, Fig. 1).
 
     Encoder: three stride-2 convolutions (``filters`` = 32, 64, 128 maps; kernels 5, 5, 3;
     ReLU), flattened, then a **linear** fully connected layer to the embedding of size

@@ -252,9 +252,13 @@ def test_refinement_reaches_a_lloyd_fixed_point(blobs):
 def test_verbose(blobs, capsys):
     X, _ = blobs
     ShallowConcreteKMeans(n_clusters=4, random_state=0, verbose=0).fit(X)
-    assert capsys.readouterr().out == ""
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
     ShallowConcreteKMeans(n_clusters=4, random_state=0, verbose=1).fit(X)
-    out = capsys.readouterr().out
+    # progress goes to stderr, as the deep estimators' (the engine's progress output)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    out = captured.err
     assert "Epoch 1," in out and "Converged" in out
 
 
