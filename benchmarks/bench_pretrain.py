@@ -185,15 +185,12 @@ def main(argv=None):
                         model = cls(n_clusters=k, random_state=seed, device="cpu", **cfg)
                         model.fit(X)
                     seconds = time.perf_counter() - start
-                    steps = sum(r.get("steps", 0) for r in model.history_
-                                if str(r.get("phase", "")).startswith("pretrain"))
                     epochs = sum(1 for r in model.history_
                                  if str(r.get("phase", "")).startswith("pretrain"))
                     rec = {**base, "config": args.method + " " + cfg_text,
                            "acc": cluster_accuracy(y, model.labels_),
                            "nmi": normalized_mutual_info_score(y, model.labels_),
-                           "seconds": seconds, "pretrain_epochs_run": epochs,
-                           "pretrain_steps": steps}
+                           "seconds": seconds, "pretrain_epochs_run": epochs}
                     emit(rec, args.output)
 
 

@@ -29,7 +29,6 @@ the seed determines), the recipe, its length, batch size and learning rate, the 
 device: a search over clustering parameters then pretrains once per training set.
 """
 
-import copy
 import math
 
 import torch
@@ -132,18 +131,25 @@ def layer_pairs(autoencoder):
     return list(method())
 
 
-class _FrozenFeatures(nn.Module):
-    """Input of layer pair ``i``: the trained (frozen) encoder layers before it, in eval mode."""
+def _train_stage(data, phase, n_epochs, params, reconstruct, *, recipe, learning_rate,
+                 batch_size, generator, owner, callbacks, history, verbose):
+    """One pretraining stage: minimise the error of ``reconstruct(X_batch) -> (X_hat,
+    target)`` over ``params`` for ``n_epochs`` epochs (the engine's loop)."""
+    optimizer = _optimizer(recipe, params, learning_rate)
+    reduction = _REDUCTION[recipe]
 
-    def __init__(self, layers):
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
+    def step(idx, xb, epoch):
+        loss = reconstruction_loss(*reconstruct(xb), reduction)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"reconstruction": loss.detach()}
 
-    @torch.no_grad()
-    def forward(self, X):
-        for layer in self.layers:
-            X = layer(X)
-        return X
+    run_epochs(data, phase=phase, n_epochs=n_epochs, batch_size=batch_size,
+               generator=generator, step=step, owner=owner, callbacks=callbacks,
+               history=history, verbose=verbose,
+               diverged_hint=(f"pretrain_learning_rate={learning_rate} is probably too large "
+                              f"for pretrain={recipe!r}"))
 
 
 def pretrain_autoencoder(autoencoder, data, *, recipe, n_epochs, batch_size, learning_rate,
@@ -170,50 +176,34 @@ def pretrain_autoencoder(autoencoder, data, *, recipe, n_epochs, batch_size, lea
     """
     if n_epochs == 0:
         return
-    reduction = _REDUCTION[recipe]
-    hint = f"pretrain_learning_rate={learning_rate} is probably too large for pretrain={recipe!r}"
+    stage = {"recipe": recipe, "batch_size": batch_size, "generator": generator, "owner": owner,
+             "callbacks": callbacks, "history": history, "verbose": verbose}
     if recipe == "greedy":
         pairs = layer_pairs(autoencoder)
         layer_epochs = max(1, math.ceil(GREEDY_LAYER_FRACTION * n_epochs))
         for i, (encoder_layer, decoder_layer) in enumerate(pairs):
-            below = _FrozenFeatures([enc for enc, _ in pairs[:i]])
+            below = [enc for enc, _ in pairs[:i]]  # trained already, frozen in this stage
             noise = nn.Dropout(GREEDY_DROPOUT if i > 0 else 0.0)
+
+            def reconstruct(xb, below=below, noise=noise, enc=encoder_layer,
+                            dec=decoder_layer):
+                with torch.no_grad():
+                    for layer in below:
+                        xb = layer(xb)
+                return dec(enc(noise(xb))), xb
+
             params = [*encoder_layer.parameters(), *decoder_layer.parameters()]
-            optimizer = _optimizer(recipe, params, learning_rate)
-
-            def step(idx, xb, epoch, below=below, noise=noise, enc=encoder_layer,
-                     dec=decoder_layer, optimizer=optimizer):
-                target = below(xb)
-                loss = reconstruction_loss(dec(enc(noise(target))), target, reduction)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                return {"reconstruction": loss.detach()}
-
-            below.eval()
-            run_epochs(data, phase=f"pretrain_layer{i + 1}", n_epochs=layer_epochs,
-                       batch_size=batch_size, generator=generator, step=step, owner=owner,
-                       callbacks=callbacks, history=history, verbose=verbose,
-                       diverged_hint=hint)
-    if recipe == "greedy":
+            _train_stage(data, f"pretrain_layer{i + 1}", layer_epochs, params, reconstruct,
+                         learning_rate=learning_rate, **stage)
         learning_rate = learning_rate * GREEDY_FINETUNE_LR_FACTOR
-    optimizer = _optimizer(recipe, autoencoder.parameters(), learning_rate)
-
-    def step(idx, xb, epoch):
-        loss = reconstruction_loss(autoencoder.decode(autoencoder.encode(xb)), xb, reduction)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"reconstruction": loss.detach()}
-
-    run_epochs(data, phase="pretrain", n_epochs=n_epochs, batch_size=batch_size,
-               generator=generator, step=step, owner=owner, callbacks=callbacks,
-               history=history, verbose=verbose, diverged_hint=hint)
+    _train_stage(data, "pretrain", n_epochs, autoencoder.parameters(),
+                 lambda xb: (autoencoder.decode(autoencoder.encode(xb)), xb),
+                 learning_rate=learning_rate, **stage)
 
 
 def _pretrain_job(X, network, recipe, n_epochs, batch_size, learning_rate, seed, device, *,
                   initial_autoencoder, data=None, owner=None, callbacks=(), verbose=0):
-    """Pretrain a copy of ``initial_autoencoder``; returns it (CPU) and its history records.
+    """Pretrain ``initial_autoencoder`` in place; returns it and its history records.
 
     A pure function of its positional arguments, what the ``memory`` cache is keyed on
     (``network`` is :func:`network_key` of ``initial_autoencoder``); ``data`` (the
@@ -223,8 +213,7 @@ def _pretrain_job(X, network, recipe, n_epochs, batch_size, learning_rate, seed,
     device = torch.device(device)
     if data is None:
         data = HostData(X, device, torch.float32)
-    autoencoder = copy.deepcopy(initial_autoencoder).to(device=device, dtype=torch.float32)
-    autoencoder.train()
+    autoencoder = initial_autoencoder.train()
     history = []
     # Its own seeds: dropout (global RNG) and shuffling do not depend on what ran before.
     with rng_scope(seed, device):
@@ -232,13 +221,13 @@ def _pretrain_job(X, network, recipe, n_epochs, batch_size, learning_rate, seed,
                              batch_size=batch_size, learning_rate=learning_rate,
                              generator=seeded_generator(seed, device), owner=owner,
                              callbacks=callbacks, history=history, verbose=verbose)
-    return autoencoder.cpu(), history
+    return autoencoder, history
 
 
 def pretrained_autoencoder(memory, X, initial_autoencoder, *, recipe, n_epochs, batch_size,
                            learning_rate, seed, device, data, owner=None, callbacks=(),
                            verbose=0):
-    """Pretrained copy of ``initial_autoencoder`` on ``device``, through ``memory``'s cache.
+    """``initial_autoencoder`` pretrained in place, or its pretrained twin from ``memory``.
 
     Parameters
     ----------
@@ -259,15 +248,16 @@ def pretrained_autoencoder(memory, X, initial_autoencoder, *, recipe, n_epochs, 
     if cached:
         job = memory.cache(_pretrain_job, ignore=["initial_autoencoder", "data", "owner",
                                                   "callbacks", "verbose"])
-    args = (X, network_key(initial_autoencoder), recipe, int(n_epochs), int(batch_size),
-            float(learning_rate), int(seed), str(device))
+    # The network's weights are read (and hashed) only when there is a cache to key.
+    args = (X, network_key(initial_autoencoder) if cached else None, recipe, int(n_epochs),
+            int(batch_size), float(learning_rate), int(seed), str(device))
     kwargs = {"initial_autoencoder": initial_autoencoder, "data": data, "owner": owner,
               "callbacks": callbacks, "verbose": verbose}
     hit = cached and job.check_call_in_cache(*args, **kwargs)
     autoencoder, history = job(*args, **kwargs)
     if hit:
         history = [{**record, "cached": True} for record in history]
-    return autoencoder.to(device).train(), history
+    return autoencoder.train(), history
 
 
 def network_key(module):
