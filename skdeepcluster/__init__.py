@@ -2,9 +2,10 @@
 
 from . import metrics, networks
 from ._aekmeans import AEKMeans
-from ._concrete import ConcreteKMeans, ShallowConcreteKMeans
+from ._concrete import ConcreteKMeans
 from ._dec import DCEC, DEC, IDEC
 from ._engine import TrainingDivergedError
+from ._shallow import ShallowConcreteKMeans
 
 __version__ = "0.1.0.dev0"
 

@@ -111,7 +111,8 @@ class AEKMeans(BaseDeepClusterer):
     True
     """
 
-    _has_clustering_phase = False
+    def _clustering_phase(self, state, callbacks):
+        """The baseline stops at the k-means initialisation: no clustering phase."""
 
     def __init__(
         self,

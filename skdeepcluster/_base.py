@@ -9,8 +9,12 @@
 4. pretrain it on the reconstruction loss with the ``pretrain`` recipe, or load the result
    from the ``memory`` cache (:mod:`skdeepcluster._pretrain`);
 5. initialise the clusters by k-means in the latent space, on the device;
-6. run the method's clustering phase through its hooks (``_init_clustering``,
-   ``_epoch_begin``, ``_batch_loss``);
+6. run the method's clustering phase through its hooks: ``_init_clustering`` (parameters
+   and the method's own fit state, a :class:`FitState` subclass), per epoch
+   ``_epoch_begin``, per mini-batch ``_batch_loss`` then ``_after_step`` (closed-form
+   updates), ``_epoch_end`` (refits, training labels) and the stop rule ``_converged``;
+   ``_assign`` is the method's one assignment rule (training labels, ``labels_``,
+   ``predict``, ``score``);
 7. set the fitted attributes, with the network on the CPU in eval mode.
 
 A method class adds its parameters, its docstring and those hooks.
@@ -19,6 +23,7 @@ A method class adds its parameters, its docstring and those hooks.
 import time
 import warnings
 from abc import ABCMeta
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -32,15 +37,15 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from ._engine import (
     HostData,
     check_random_state_local,
+    epoch_loop,
+    minibatch_pass,
     resolve_device,
     rng_scope,
-    run_epochs,
     seeded_generator,
 )
 from ._kmeans import kmeans, nearest_centers
@@ -52,26 +57,33 @@ from ._pretrain import (
 )
 from .networks import ACTIVATIONS, build_autoencoder, check_autoencoder
 
-__all__ = ["BaseDeepClusterer"]
+__all__ = ["BaseDeepClusterer", "FitState", "SoftAssignmentMixin"]
 
 #: Rows per forward pass when embedding a whole data set without gradients.
 EMBED_CHUNK_ROWS = 4096
 
 
-class _FitState:
-    """What the hooks of one ``fit`` share: the data, the network, the device, the RNG."""
+@dataclass(eq=False)
+class FitState:
+    """What the hooks of one ``fit`` share: the data, the network, the device, the RNG.
 
-    def __init__(self, data, autoencoder, device, generator, seed, history):
-        self.data = data
-        self.autoencoder = autoencoder
-        self.device = device
-        self.generator = generator
-        self.seed = seed
-        self.history = history
-        self.centers = None  # (n_clusters, n_components) tensor on the device
-        self.labels = None  # nearest-centre labels of the training data (device tensor)
-        self.embedding = None  # embedding of the training data after pretraining
-        self.n_iter = 0  # clustering epochs run
+    A method that keeps more (DEC's target distribution, DCN's assignments, ...) declares a
+    dataclass derived from this one as its ``_fit_state`` class attribute; nothing is
+    attached to a state object outside its declared fields.
+    """
+
+    data: HostData
+    autoencoder: torch.nn.Module
+    device: torch.device
+    seed: int
+    history: list
+    generator: torch.Generator | None = None
+    centers: torch.Tensor | None = None  # (n_clusters, n_components) on the device
+    labels: torch.Tensor | None = None  # training labels at the last check (device)
+    embedding: torch.Tensor | None = None  # training embedding at the last check (device)
+    n_iter: int = 0  # clustering epochs run
+    epoch: int = 0  # current clustering epoch (1-based)
+    changed: float | None = None  # fraction of labels changed at the last check
 
 
 @torch.no_grad()
@@ -103,9 +115,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                         BaseEstimator, metaclass=ABCMeta):
     """Base class of the deep clustering estimators. Not for direct use.
 
-    Subclasses define ``__init__`` (their parameters), ``_parameter_constraints`` and, for
-    methods with a joint clustering phase, the hooks ``_init_clustering(state)``,
-    ``_epoch_begin(state, epoch)`` and ``_batch_loss(state, X_batch, epoch)``.
+    Subclasses define ``__init__`` (their parameters), ``_parameter_constraints`` and the
+    hooks of their clustering phase (see the module docstring); the base knows no method.
     """
 
     _parameter_constraints: dict = {
@@ -130,8 +141,6 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
     #: How the reconstruction error of a sample is reduced over its features in the
     #: clustering phase (each method follows its reference code; see the user guide).
     _reconstruction_reduction = "sum"
-    #: Whether the method has a clustering phase after the k-means initialisation.
-    _has_clustering_phase = True
 
     # ---------------------------------------------------------------- scikit-learn plumbing
     def __sklearn_tags__(self):
@@ -210,15 +219,15 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                                                                   dtype=torch.float32)
             probe = torch.arange(min(2, data.n_samples), device=device)
             n_components = check_autoencoder(autoencoder, data.rows(probe))
-            state = _FitState(data, autoencoder, device, None, seed, history)
+            state = self._fit_state(data=data, autoencoder=autoencoder, device=device,
+                                     seed=seed, history=history)
             autoencoder.train()
             self._pretrain(state, X, callbacks)
             # The clustering phase shuffles with a generator of its own, so that it does not
             # depend on whether the pretraining ran or came from the ``memory`` cache.
             state.generator = seeded_generator(seed + 2, device)
             self._init_centers(state)
-            if self._has_clustering_phase:
-                self._clustering_phase(state, callbacks)
+            self._clustering_phase(state, callbacks)
         autoencoder = state.autoencoder
         autoencoder.eval().cpu()
         if device.type == "cuda":
@@ -294,86 +303,106 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         })
 
     def _clustering_phase(self, state, callbacks):
-        """Joint training of the network and the method's parameters (``max_iter`` epochs).
+        """Joint training of the network and the method's parameters, through its hooks.
 
-        The training labels (nearest centre) are recomputed on the whole training set after
-        every epoch, or, for a method with an update interval (DEC's target distribution),
-        every ``interval`` mini-batch steps; ``tol`` is compared with the fraction of labels
-        that changed between two such checks.
+        ``max_iter`` epochs; each mini-batch is one optimiser step on
+        ``_batch_loss(state, idx, X_batch)["loss"]`` followed by ``_after_step`` (closed-form
+        updates; it may end the phase at once), each epoch ends with ``_epoch_end``
+        (refits, training labels) and training stops when ``_converged(state)``.
         """
-        extra_params = self._init_clustering(state)
+        params = self._init_clustering(state)
         if self.max_iter == 0:
             return
-        autoencoder = state.autoencoder
-        optimizer = self._make_optimizer([*autoencoder.parameters(), *extra_params])
+        optimizer = self._make_optimizer([*state.autoencoder.parameters(), *params])
+        hint = (f"learning_rate={self.learning_rate} or the weight of the clustering term "
+                "is probably too large")
 
-        def step(idx, xb, epoch):
-            terms = self._batch_loss(state, idx, xb, epoch)
+        def step(idx, xb):
+            terms = self._batch_loss(state, idx, xb)
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
-            return {k: v.detach() for k, v in terms.items()}
+            stop = self._after_step(state, idx, xb)
+            return {k: v.detach() for k, v in terms.items()}, bool(stop)
 
-        def relabel():
-            state.embedding = embed(autoencoder, state.data)
-            labels = nearest_centers(state.embedding, state.centers.detach())[0]
-            changed = float((labels != state.labels).sum() / labels.numel())
-            state.labels = labels
-            return changed
-
-        def epoch_end(epoch):
-            return {"changed": relabel()}
-
-        def on_interval(iteration):
-            changed = relabel()
-            record = {} if iteration == 0 else {"changed": changed}
-            record.update(self._interval_update(state, iteration))
+        def run_epoch(epoch):
+            state.epoch = epoch
+            record = dict(self._epoch_begin(state))
+            values, _ = minibatch_pass(state.data, self.batch_size, state.generator, step,
+                                       phase="cluster", epoch=epoch, diverged_hint=hint)
+            record.update(values)
+            record.update(self._epoch_end(state))
             return record
 
-        interval = self._update_interval(state)
-        state.n_iter = run_epochs(
-            state.data, phase="cluster", n_epochs=self.max_iter, batch_size=self.batch_size,
-            generator=state.generator, step=step, owner=self,
-            epoch_begin=lambda epoch: self._epoch_begin(state, epoch),
-            epoch_end=epoch_end if interval is None else None,
-            interval=interval, on_interval=on_interval,
-            tol=self.tol, callbacks=callbacks, history=state.history, verbose=self.verbose,
-            diverged_hint=(f"learning_rate={self.learning_rate} or the weight of the "
-                           "clustering term is probably too large"),
-        )
+        state.n_iter = epoch_loop(
+            run_epoch, phase="cluster", n_epochs=self.max_iter,
+            converged=lambda record: self._converged(state), owner=self, callbacks=callbacks,
+            history=state.history, verbose=self.verbose)
 
     def _make_optimizer(self, params):
         """The optimiser of the clustering phase (Adam with ``learning_rate`` by default)."""
         return torch.optim.Adam(params, lr=self.learning_rate)
 
     # ---------------------------------------------------------------- hooks
+    #: The method's fit state: :class:`FitState` or a dataclass derived from it.
+    _fit_state = FitState
+
     def _init_clustering(self, state):
-        """Hook: set up the method's parameters; returns the tensors to optimise."""
+        """Hook: set up the method's parameters and state after the k-means initialisation;
+        returns the tensors the optimiser trains besides the network."""
         return []
 
-    def _epoch_begin(self, state, epoch):
-        """Hook: per-epoch schedule (e.g. temperature); returns values to record."""
+    def _epoch_begin(self, state):
+        """Hook: per-epoch schedule (temperature, ...); returns values to record."""
         return {}
 
-    def _update_interval(self, state):
-        """Hook: mini-batch steps between label checks (None: once per epoch)."""
-        return None
-
-    def _interval_update(self, state, iteration):
-        """Hook: work done every ``_update_interval`` steps, after the training labels were
-        recomputed (``state.embedding``, ``state.labels``); returns values to record."""
-        return {}
-
-    def _batch_loss(self, state, idx, X_batch, epoch):
+    def _batch_loss(self, state, idx, X_batch):
         """Hook: dict of loss terms of a mini-batch; ``"loss"`` is minimised.
 
         ``idx`` holds the rows' positions in the training set (a device tensor), for
-        per-sample state such as DEC's target distribution.
+        per-sample state such as DEC's target distribution or DCN's assignments.
         """
         raise NotImplementedError
 
+    def _after_step(self, state, idx, X_batch):
+        """Hook: closed-form updates after an optimiser step (DCN's assignments and centres,
+        DEC's periodic target). A true return ends the phase now (mid-epoch)."""
+        return False
+
+    def _epoch_end(self, state):
+        """Hook: work at the end of an epoch; returns values to record.
+
+        By default the training labels are recomputed with the method's assignment rule
+        (``changed``: the fraction that changed since the last check).
+        """
+        return {"changed": self._relabel(state)}
+
+    def _converged(self, state):
+        """Hook: the stop rule, checked after every epoch (default: fewer than ``tol`` of the
+        training labels changed at the last check)."""
+        return state.changed is not None and state.changed < self.tol
+
+    def _relabel(self, state):
+        """Embed the whole training set, assign it with the method's rule and return the
+        fraction of labels that changed (also kept in ``state.changed``)."""
+        state.embedding = embed(state.autoencoder, state.data)
+        labels = self._assign(state.embedding, state.centers.detach())[0]
+        state.changed = float((labels != state.labels).sum() / labels.numel())
+        state.labels = labels
+        return state.changed
+
     def _set_method_attributes(self, state):
         """Hook: fitted attributes specific to the method."""
+
+    # ---------------------------------------------------------------- assignment rule
+    def _assign(self, Z, centers):
+        """The method's hard assignment of embeddings ``Z``: labels and the squared
+        distance to the assigned centre (its sum is the inertia ``score`` reports).
+
+        The nearest centre by default. One rule for ``labels_``, ``predict``, ``score`` and
+        the training labels that ``tol`` is checked on.
+        """
+        return nearest_centers(Z, centers)
 
     # ---------------------------------------------------------------- inference
     def _check_test_data(self, X):
@@ -387,7 +416,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
     def _labels_distances(self, X):
         Z = self._embed_array(X)
-        labels, dist = nearest_centers(Z, torch.as_tensor(self.cluster_centers_))
+        with torch.no_grad():
+            labels, dist = self._assign(Z, torch.as_tensor(self.cluster_centers_))
         return labels.numpy().astype(np.int32), dist.numpy()
 
     def predict(self, X):
@@ -453,10 +483,14 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         _, dist = self._labels_distances(self._check_test_data(X))
         return -float(dist.sum(dtype=np.float64))
 
-    def _has_proba(self):
-        return hasattr(self, "_assignment_proba")
 
-    @available_if(_has_proba)
+class SoftAssignmentMixin:
+    """``predict_proba`` for the methods that have soft assignments (their ``_proba``)."""
+
+    def _proba(self, Z, centers):
+        """Soft assignment of embeddings ``Z``: rows sum to one, argmax is ``_assign``."""
+        raise NotImplementedError
+
     def predict_proba(self, X):
         """Soft assignment of each sample to the clusters (rows sum to one).
 
@@ -471,4 +505,4 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         check_is_fitted(self)
         Z = self._embed_array(self._check_test_data(X))
         with torch.no_grad():
-            return self._assignment_proba(Z, torch.as_tensor(self.cluster_centers_)).numpy()
+            return self._proba(Z, torch.as_tensor(self.cluster_centers_)).numpy()

@@ -9,12 +9,13 @@ KL term; IDEC adds the reconstruction error (weight 1) to ``lam`` times the KL t
 IDEC on the convolutional autoencoder.
 """
 
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseDeepClusterer
+from ._base import BaseDeepClusterer, FitState, SoftAssignmentMixin
 from ._losses import (
     kl_clustering_loss,
     reconstruction_loss,
@@ -26,8 +27,21 @@ from .networks import ConvAutoencoder, _cae_geometry, build_autoencoder
 __all__ = ["DCEC", "DEC", "IDEC"]
 
 
-class _BaseDEC(BaseDeepClusterer):
+@dataclass(eq=False)
+class _DECState(FitState):
+    """DEC's fit state: the target distribution and its update schedule."""
+
+    target: torch.Tensor | None = None  # P of the whole training set (n, k), no gradient
+    n_target_updates: int = 0
+    n_steps: int = 0  # mini-batch steps of the clustering phase
+    settled: bool = False  # fewer than tol labels changed at the last target update
+    epoch_values: dict = field(default_factory=dict)  # recorded at the epoch's end
+
+
+class _BaseDEC(SoftAssignmentMixin, BaseDeepClusterer):
     """The DEC family: hooks shared by DEC, IDEC and DCEC (not for direct use)."""
+
+    _fit_state = _DECState
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
@@ -53,22 +67,24 @@ class _BaseDEC(BaseDeepClusterer):
 
     def _init_clustering(self, state):
         state.centers = torch.nn.Parameter(state.centers.clone())
-        state.target = None
-        state.n_target_updates = 0
         return [state.centers]
 
-    def _update_interval(self, state):
-        return self.update_interval
+    def _epoch_begin(self, state):
+        state.epoch_values = {}
+        if state.target is None:
+            # The first target, from the initial embedding, before the first step.
+            self._update_target(state)
+        return {}
 
-    def _interval_update(self, state, iteration):
+    def _update_target(self, state):
         # P from the soft assignments of the *whole* training set (its cluster frequencies
         # f_j are a data-set statistic), held fixed until the next update.
         log_q = student_t_log_assignment(state.embedding, state.centers.detach(), self.alpha)
         state.target = target_distribution(log_q.exp())
         state.n_target_updates += 1
-        return {"target_updates": state.n_target_updates}
+        state.epoch_values["target_updates"] = state.n_target_updates
 
-    def _batch_loss(self, state, idx, X_batch, epoch):
+    def _batch_loss(self, state, idx, X_batch):
         ae = state.autoencoder
         Z = ae.encode(X_batch)
         log_q = student_t_log_assignment(Z, state.centers, self.alpha)
@@ -83,10 +99,30 @@ class _BaseDEC(BaseDeepClusterer):
             "clustering": clustering,
         }
 
-    def _set_method_attributes(self, state):
-        self.n_target_updates_ = getattr(state, "n_target_updates", 0)
+    def _after_step(self, state, idx, X_batch):
+        # Every T steps: training labels of the whole set, the label-change check, then a
+        # new target. The phase ends at the update where fewer than tol labels changed.
+        state.n_steps += 1
+        n_batches = -(-state.data.n_samples // self.batch_size)
+        if state.n_steps % self.update_interval or state.n_steps == self.max_iter * n_batches:
+            # (no update after the very last step: no step would use its target)
+            return False
+        state.epoch_values["changed"] = self._relabel(state)
+        self._update_target(state)
+        state.settled = state.changed < self.tol
+        return state.settled
 
-    def _assignment_proba(self, Z, centers):
+    def _epoch_end(self, state):
+        # The labels are checked at the target updates, not per epoch.
+        return state.epoch_values
+
+    def _converged(self, state):
+        return state.settled
+
+    def _set_method_attributes(self, state):
+        self.n_target_updates_ = state.n_target_updates
+
+    def _proba(self, Z, centers):
         return student_t_log_assignment(Z, centers, self.alpha).exp()
 
 

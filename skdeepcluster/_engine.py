@@ -16,8 +16,9 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["HostData", "TrainingDivergedError", "check_random_state_local", "host_tensor",
-           "resolve_device", "rng_scope", "run_epochs", "seeded_generator"]
+__all__ = ["HostData", "TrainingDivergedError", "check_finite", "check_random_state_local",
+           "epoch_loop", "host_tensor", "minibatch_pass", "progress_message", "resolve_device",
+           "rng_scope", "run_epochs", "seeded_generator"]
 
 #: Rows per chunk for full passes over the data (distances, predictions). Large enough to
 #: amortise the per-call overhead, small enough for the working set to stay in cache.
@@ -267,120 +268,51 @@ class _Progress:
             self.bar.close()
 
 
-def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None,
-               epoch_begin=None, epoch_end=None, interval=None, on_interval=None, tol=None,
-               callbacks=(), history=None, verbose=0,
-               diverged_hint="the learning rate is probably too large"):
-    """The training loop shared by every estimator: shuffled epochs of mini-batch steps.
-
-    Each epoch draws a permutation with ``generator`` and hands the mini-batches, gathered
-    from the host data without copying it, to ``step``. The loss terms ``step`` returns stay
-    on the device, are accumulated there and read back once per epoch (one synchronisation
-    per epoch, none per step).
+def epoch_loop(run_epoch, *, phase, n_epochs, converged=None, owner=None, callbacks=(),
+               history=None, verbose=0, first_epoch=1):
+    """The epoch loop of every training phase: records, progress, callbacks, stop rule.
 
     Parameters
     ----------
-    data : HostData
+    run_epoch : callable ``run_epoch(epoch) -> dict``
+        Runs one epoch; its dict (loss terms and other values) joins the epoch's record.
     phase : str
         Name of the phase, recorded in the history (e.g. ``"pretrain"``, ``"cluster"``).
     n_epochs : int
-    batch_size : int
-    generator : torch.Generator
-        Shuffles the data.
-    step : callable ``step(idx, X_batch, epoch) -> dict[str, Tensor]``
-        One optimisation step; returns the batch means of the loss terms (detached scalars).
+        Maximum number of epochs.
+    converged : callable ``converged(record) -> bool``, optional
+        Checked after every epoch; True ends the phase.
     owner : object, optional
         Passed to the callbacks (the estimator being fitted).
-    epoch_begin : callable ``epoch_begin(epoch) -> dict``, optional
-        Called before each epoch (e.g. to set the temperature); its dict joins the record.
-    epoch_end : callable ``epoch_end(epoch) -> dict``, optional
-        Called after each epoch; its dict joins the record. A ``"changed"`` entry (fraction
-        of labels changed since the previous epoch) is compared with ``tol``.
-    interval : int, optional
-        Call ``on_interval`` before every ``interval``-th mini-batch step, counting steps
-        over the whole phase from 0 (DEC's target-distribution update).
-    on_interval : callable ``on_interval(iteration) -> dict``, optional
-        Its dict joins the record of the current epoch. A ``"changed"`` entry below ``tol``
-        stops training at once, before the step (so a phase can end mid-epoch; the
-        epoch's loss terms are then averaged over the samples seen).
-    tol : float, optional
-        Stop once ``record["changed"] < tol``.
     callbacks : sequence of callables ``callback(owner, record) -> bool``
         Called after every epoch with the epoch's record; a truthy return stops training.
     history : list, optional
-        Records (one dict per epoch) are appended to it.
+        Records (one dict per epoch: ``phase``, ``epoch``, the values of ``run_epoch``,
+        ``seconds``) are appended to it.
     verbose : int
         0 prints nothing, 1 shows a progress bar for the phase.
-    diverged_hint : str
-        Likely cause named in the error raised when a loss is not finite.
+    first_epoch : int, default=1
+        Number of the first epoch (a phase that continues another one's count).
 
     Returns
     -------
     n_run : int
         Number of epochs run.
-
-    Raises
-    ------
-    TrainingDivergedError
-        When a loss term is NaN or infinite at the end of an epoch.
     """
     if history is None:
         history = []
     progress = _Progress(verbose, n_epochs, phase)
     n_run = 0
-    iteration = 0
-
-    def below_tol(values):
-        return tol is not None and values.get("changed") is not None and values["changed"] < tol
-
     try:
-        for epoch in range(1, n_epochs + 1):
+        for epoch in range(first_epoch, first_epoch + n_epochs):
             start = time.perf_counter()
             record = {"phase": phase, "epoch": epoch}
-            if epoch_begin is not None:
-                record.update(epoch_begin(epoch))
-            names, sums = None, None
-            seen = 0
-            converged = False
-            for idx, xb in data.minibatches(batch_size, generator):
-                if interval is not None and iteration % interval == 0:
-                    update = on_interval(iteration)
-                    record.update(update)
-                    if below_tol(update):
-                        converged = True
-                        break
-                terms = step(idx, xb, epoch)
-                iteration += 1
-                if names is None:
-                    names = list(terms)
-                batch = torch.stack([terms[k] for k in names]) * xb.shape[0]
-                sums = batch if sums is None else sums + batch
-                seen += xb.shape[0]
-            if names is None:
-                # Converged before the first step of this epoch: the check belongs to the
-                # record of the previous epoch.
-                if history and history[-1].get("phase") == phase:
-                    history[-1].update({k: v for k, v in record.items()
-                                        if k not in ("phase", "epoch")})
-                break
-            values = (sums / seen).tolist()
-            record.update(zip(names, values))
-            bad = [k for k, v in zip(names, values) if not math.isfinite(v)]
-            if bad:
-                raise TrainingDivergedError(
-                    f"The {phase} loss ({', '.join(bad)}) became "
-                    f"{'NaN' if any(math.isnan(record[k]) for k in bad) else 'infinite'} "
-                    f"at epoch {epoch} of the {phase} phase; {diverged_hint}. "
-                    "Check that the input has no extreme values (scale it, e.g. with "
-                    "StandardScaler or MinMaxScaler)."
-                )
-            if epoch_end is not None:
-                record.update(epoch_end(epoch))
+            record.update(run_epoch(epoch))
             record["seconds"] = time.perf_counter() - start
             history.append(record)
-            n_run = epoch
+            n_run += 1
             progress.update(record)
-            stop = converged or below_tol(record)
+            stop = converged is not None and bool(converged(record))
             for callback in callbacks:
                 if callback(owner, record):
                     record["stopped_by_callback"] = True
@@ -390,3 +322,113 @@ def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None
     finally:
         progress.close()
     return n_run
+
+
+def check_finite(values, *, phase, epoch, diverged_hint):
+    """Raise :class:`TrainingDivergedError` when a loss term of an epoch is not finite."""
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+        kind = "NaN" if any(math.isnan(values[k]) for k in bad) else "infinite"
+        raise TrainingDivergedError(
+            f"The {phase} loss ({', '.join(bad)}) became {kind} at epoch {epoch} of the "
+            f"{phase} phase; {diverged_hint}. Check that the input has no extreme values "
+            "(scale it, e.g. with StandardScaler or MinMaxScaler)."
+        )
+
+
+def minibatch_pass(data, batch_size, generator, step, *, phase="train", epoch=1,
+                   diverged_hint="the learning rate is probably too large"):
+    """One shuffled pass over ``data`` in mini-batches: the body of a training epoch.
+
+    The loss terms ``step`` returns stay on the device, are accumulated there and read back
+    once, at the end of the pass (one synchronisation per epoch, none per step).
+
+    Parameters
+    ----------
+    data : HostData
+    batch_size : int
+    generator : torch.Generator
+        Draws the permutation.
+    step : callable ``step(idx, X_batch) -> (terms, stop)``
+        One optimisation step on the rows ``idx`` (a device tensor of their positions);
+        ``terms`` maps names to detached scalar tensors (batch means), a true ``stop`` ends
+        the pass after this step (a phase that converges mid-epoch).
+    phase, epoch, diverged_hint
+        Name the place and the likely cause in the error raised on a non-finite loss.
+
+    Returns
+    -------
+    values : dict of str to float
+        Each term averaged over the samples seen in the pass.
+    stopped : bool
+        Whether ``step`` asked to stop.
+
+    Raises
+    ------
+    TrainingDivergedError
+        When a loss term of the pass is NaN or infinite.
+    """
+    names, sums, seen, stopped = None, None, 0, False
+    for idx, xb in data.minibatches(batch_size, generator):
+        terms, stopped = step(idx, xb)
+        if names is None:
+            names = list(terms)
+        batch = torch.stack([terms[k] for k in names]) * xb.shape[0]
+        sums = batch if sums is None else sums + batch
+        seen += xb.shape[0]
+        if stopped:
+            break
+    if names is None:
+        return {}, stopped
+    values = dict(zip(names, (sums / seen).tolist()))
+    check_finite(values, phase=phase, epoch=epoch, diverged_hint=diverged_hint)
+    return values, bool(stopped)
+
+
+def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None,
+               epoch_begin=None, epoch_end=None, tol=None, callbacks=(), history=None,
+               verbose=0, diverged_hint="the learning rate is probably too large"):
+    """Epochs of shuffled mini-batch steps: :func:`epoch_loop` over :func:`minibatch_pass`.
+
+    Parameters
+    ----------
+    data : HostData
+    phase : str
+    n_epochs : int
+    batch_size : int
+    generator : torch.Generator
+        Shuffles the data.
+    step : callable ``step(idx, X_batch, epoch) -> dict[str, Tensor]``
+        One optimisation step; returns the batch means of the loss terms (detached scalars).
+    owner, callbacks, history, verbose
+        As in :func:`epoch_loop`.
+    epoch_begin : callable ``epoch_begin(epoch) -> dict``, optional
+        Called before each epoch; its dict joins the record.
+    epoch_end : callable ``epoch_end(epoch) -> dict``, optional
+        Called after each epoch; its dict joins the record.
+    tol : float, optional
+        Stop once the record's ``"changed"`` entry is below ``tol``.
+    diverged_hint : str
+        Likely cause named in the error raised when a loss is not finite.
+
+    Returns
+    -------
+    n_run : int
+        Number of epochs run.
+    """
+
+    def run_epoch(epoch):
+        record = {} if epoch_begin is None else dict(epoch_begin(epoch))
+        values, _ = minibatch_pass(data, batch_size, generator,
+                                   lambda idx, xb: (step(idx, xb, epoch), False),
+                                   phase=phase, epoch=epoch, diverged_hint=diverged_hint)
+        record.update(values)
+        if epoch_end is not None:
+            record.update(epoch_end(epoch))
+        return record
+
+    def converged(record):
+        return tol is not None and record.get("changed") is not None and record["changed"] < tol
+
+    return epoch_loop(run_epoch, phase=phase, n_epochs=n_epochs, converged=converged,
+                      owner=owner, callbacks=callbacks, history=history, verbose=verbose)

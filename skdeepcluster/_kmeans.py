@@ -1,7 +1,8 @@
-"""k-means building blocks in torch, on the training device.
+"""The one k-means of the package, in torch, on the training device.
 
-Squared distances, nearest-centre assignment over a whole data set, k-means++ seeding and
-the relocation of empty clusters. Shared by every estimator that keeps k-means centres.
+Squared distances, the nearest-centre rule, k-means++ seeding, Lloyd's loop with
+empty-cluster relocation, the ``n_init`` driver and DCN's count-based centre update. Every
+estimator that keeps k-means centres calls these (initialisation, refits, refinement).
 """
 
 import math
@@ -9,12 +10,17 @@ import math
 import torch
 
 __all__ = [
+    "KMeansResult",
     "assign_nearest",
+    "best_run",
+    "count_based_center_update",
     "farthest_points",
     "kmeans",
     "kmeans_plusplus",
     "lloyd",
+    "lloyd_step",
     "nearest_centers",
+    "relocate_empty",
     "squared_distances",
 ]
 
@@ -185,70 +191,256 @@ def farthest_points(min_sq_dist, n_points, exclude=None):
 
 
 @torch.no_grad()
-def lloyd(Z, centers, max_iter=300, tol=1e-4):
-    """Lloyd's k-means iterations on a tensor ``Z`` that lives on the device.
+def relocate_empty(centers, counts, data, min_sq_dist):
+    """Move every centre with a zero count to one of the points farthest from their centre.
 
-    Stops when the squared centre shift is at most ``tol`` times the mean feature variance
-    of ``Z`` (scikit-learn's rule). An empty cluster is moved to the point farthest from its
-    centre.
-
-    Parameters
-    ----------
-    Z : Tensor of shape (n, d)
-    centers : Tensor of shape (k, d)
-    max_iter : int
-    tol : float
-
-    Returns
-    -------
-    centers : Tensor of shape (k, d)
-    labels : LongTensor of shape (n,)
-    inertia : float
-    n_iter : int
-    """
-    k = centers.shape[0]
-    tol_abs = float(tol * torch.var(Z, dim=0, correction=0).mean())
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007
-        labels, dist = nearest_centers(Z, centers)
-        counts = torch.bincount(labels, minlength=k)
-        new = torch.zeros_like(centers).index_add_(0, labels, Z)
-        new /= counts.clamp(min=1).unsqueeze(1).to(Z.dtype)
-        empty = torch.nonzero(counts == 0).flatten()
-        if empty.numel():
-            new[empty] = Z[farthest_points(dist, empty.numel())]
-        shift = float(((new - centers) ** 2).sum())
-        centers = new
-        if shift <= tol_abs:
-            break
-    labels, dist = nearest_centers(Z, centers)
-    return centers, labels, float(dist.sum(dtype=torch.float64)), n_iter
-
-
-def kmeans(Z, n_clusters, n_init, generator, max_iter=300, tol=1e-4):
-    """k-means on a device tensor: ``n_init`` runs of k-means++ seeding and Lloyd.
-
-    Used to initialise (and re-fit) the centres of the deep estimators in their latent
-    space, on the training device.
+    The rule of :class:`sklearn.cluster.KMeans`: an empty cluster takes over the worst-fitted
+    sample, so that no centre is left without points (and no mean is ever 0 / 0).
 
     Parameters
     ----------
-    Z : Tensor of shape (n, d)
-    n_clusters, n_init : int
-    generator : torch.Generator on ``Z``'s device
+    centers : Tensor of shape (k, d)
+        Modified in place.
+    counts : Tensor of shape (k,)
+        (Weighted) number of points of each cluster.
+    data : HostData or Tensor of shape (n, d)
+        The points.
+    min_sq_dist : Tensor of shape (n,)
+        Squared distance of each point to its centre.
 
     Returns
     -------
-    centers, labels, inertia, n_iter
-        Of the run with the lowest inertia.
+    empty : LongTensor
+        The clusters that were moved.
+    far : LongTensor
+        The points they were moved to.
     """
+    empty = torch.nonzero(counts == 0).flatten()
+    if empty.numel() == 0:
+        return empty, empty
+    far = farthest_points(min_sq_dist, min(int(empty.numel()), min_sq_dist.numel()))
+    empty = empty[: far.numel()]
+    centers[empty] = data.rows(far) if hasattr(data, "rows") else data[far]
+    return empty, far
+
+
+def _as_data(data):
     from ._engine import HostData
 
-    data = HostData(Z, Z.device, Z.dtype)
+    if isinstance(data, HostData):
+        return data
+    return HostData(data, data.device, data.dtype)
+
+
+@torch.no_grad()
+def lloyd_step(data, centers, step_size=1.0):
+    """One Lloyd iteration over ``data``: assign, move the centres to their means, relocate.
+
+    ``μ_k ← μ_k + step_size (mean_k − μ_k)`` for every non-empty cluster (``step_size=1``:
+    the mean itself; a smaller step damps the move); an empty cluster is relocated by
+    :func:`relocate_empty`.
+
+    Parameters
+    ----------
+    data : HostData
+        The points (sample weights and offset included).
+    centers : Tensor of shape (k, d)
+    step_size : float, default=1.0
+
+    Returns
+    -------
+    new_centers : Tensor of shape (k, d)
+    loss : float
+        (Weighted) sum of squared distances to the *old* centres.
+    n_relocated : int
+    """
+    k = centers.shape[0]
+    counts = torch.zeros(k, dtype=centers.dtype, device=centers.device)
+    sums = torch.zeros_like(centers)
+    loss = torch.zeros((), dtype=torch.float64, device=centers.device)
+    dist_all = torch.empty(data.n_samples, dtype=centers.dtype, device=centers.device)
+    for index, xb in data.chunks_with_index():
+        labels, dist = nearest_centers(xb, centers)
+        dist_all[index] = dist
+        w = data.weights(index)
+        if w is None:
+            counts += torch.bincount(labels, minlength=k).to(centers.dtype)
+            sums.index_add_(0, labels, xb)
+            loss += dist.sum(dtype=torch.float64)
+        else:
+            counts += torch.bincount(labels, weights=w, minlength=k).to(centers.dtype)
+            sums.index_add_(0, labels, xb * w.unsqueeze(1))
+            loss += (dist * w).sum(dtype=torch.float64)
+    means = sums / counts.clamp(min=torch.finfo(centers.dtype).tiny).unsqueeze(1)
+    new = centers + step_size * (means - centers) if step_size != 1.0 else means
+    nonempty = counts > 0
+    new = torch.where(nonempty.unsqueeze(1), new, centers)
+    empty, _ = relocate_empty(new, counts, data, dist_all)
+    return new, float(loss), int(empty.numel())
+
+
+@torch.no_grad()
+def lloyd(data, centers, *, max_iter=300, tol=1e-4, tol_abs=None, step_size=1.0,
+          phase="lloyd", history=None, verbose=0, first_epoch=1):
+    """Lloyd's k-means on the training device: the one Lloyd loop of the package.
+
+    Iterates :func:`lloyd_step` until the squared centre shift is at most ``tol`` times the
+    mean feature variance of the data (scikit-learn's rule) with no cluster relocated, or
+    ``max_iter`` iterations. Used by the latent initialisation of the deep estimators, their
+    refits (warm started from the current centres) and the refinement of
+    :class:`~skdeepcluster.ShallowConcreteKMeans`.
+
+    Parameters
+    ----------
+    data : HostData or Tensor of shape (n, d)
+    centers : Tensor of shape (k, d)
+        Initial centres (k-means++, or the current centres for a warm start).
+    max_iter : int
+    tol : float
+        Relative tolerance (ignored when ``tol_abs`` is given).
+    tol_abs : float, optional
+        Absolute tolerance on the squared centre shift.
+    step_size : float, default=1.0
+        Damping of the move to the means (1: plain Lloyd).
+    phase, history, verbose, first_epoch
+        Iterations run through the engine's epoch loop
+        (:func:`~skdeepcluster._engine.epoch_loop`); with a ``history`` list each iteration
+        is recorded (``loss``, ``center_shift``, ``n_relocated``).
+
+    Returns
+    -------
+    KMeansResult
+        ``centers``, ``labels``, ``inertia`` (with the final centres) and ``n_iter``.
+    """
+    from ._engine import epoch_loop
+
+    data = _as_data(data)
+    if tol_abs is None:
+        tol_abs = float(tol * _mean_variance(data))
+    current = [centers.clone()]
+
+    def run_epoch(epoch):
+        new, loss, n_relocated = lloyd_step(data, current[0], step_size)
+        shift = float(((new - current[0]) ** 2).sum())
+        current[0] = new
+        return {"loss": loss / _total_weight(data), "center_shift": shift,
+                "n_relocated": n_relocated}
+
+    def converged(record):
+        return record["center_shift"] <= tol_abs and record["n_relocated"] == 0
+
+    n_iter = epoch_loop(run_epoch, phase=phase, n_epochs=max_iter, converged=converged,
+                        history=history, verbose=verbose, first_epoch=first_epoch)
+    labels, dist = assign_nearest(data, current[0])
+    if data.sample_weight is not None:
+        dist = dist * data.sample_weight
+    return KMeansResult(current[0], labels, float(dist.sum(dtype=torch.float64)), n_iter)
+
+
+def _total_weight(data):
+    if data.sample_weight is None:
+        return float(data.n_samples)
+    return float(data.sample_weight.sum())
+
+
+@torch.no_grad()
+def _mean_variance(data):
+    """Mean of the per-feature variances of the (unweighted) data (k-means' tolerance unit)."""
+    if not data.sparse and data.offset is None:
+        return torch.var(data._tensor, dim=0, correction=0).mean()
+    total, total_sq = None, None
+    for _, _, xb in data.chunks():
+        x = xb.to(torch.float64)
+        s, s2 = x.sum(dim=0), (x * x).sum(dim=0)
+        total = s if total is None else total + s
+        total_sq = s2 if total_sq is None else total_sq + s2
+    mean = total / data.n_samples
+    return (total_sq / data.n_samples - mean * mean).clamp(min=0.0).mean()
+
+
+class KMeansResult(tuple):
+    """``(centers, labels, inertia, n_iter)`` of one k-means run, fields by name as well."""
+
+    __slots__ = ()
+
+    def __new__(cls, centers, labels, inertia, n_iter):
+        return super().__new__(cls, (centers, labels, inertia, n_iter))
+
+    centers = property(lambda self: self[0])
+    labels = property(lambda self: self[1])
+    inertia = property(lambda self: self[2])
+    n_iter = property(lambda self: self[3])
+
+
+def best_run(n_init, run):
+    """The run of lowest inertia among ``run(0), ..., run(n_init - 1)``: the one ``n_init``
+    driver of the package (k-means here, ShallowConcreteKMeans's concrete runs)."""
     best = None
-    for _ in range(n_init):
-        centers, _ = kmeans_plusplus(data, n_clusters, generator)
-        result = lloyd(Z, centers, max_iter=max_iter, tol=tol)
-        if best is None or result[2] < best[2]:
+    for i in range(n_init):
+        result = run(i)
+        if best is None or result.inertia < best.inertia:
             best = result
     return best
+
+
+def kmeans(data, n_clusters, n_init, generator, *, init="k-means++", max_iter=300, tol=1e-4):
+    """k-means on the training device: ``n_init`` runs of k-means++ and Lloyd, or one warm-
+    started Lloyd run from given centres.
+
+    Used to initialise the centres of the deep estimators in their latent space and to
+    re-fit them during training (CenteringKM every epoch, DCN's optional periodic refit).
+
+    Parameters
+    ----------
+    data : HostData or Tensor of shape (n, d)
+    n_clusters, n_init : int
+    generator : torch.Generator on the data's device
+    init : "k-means++" or Tensor of shape (n_clusters, d), default="k-means++"
+        A tensor warm-starts a single Lloyd run from those centres (``n_init`` ignored).
+    max_iter : int, default=300
+    tol : float, default=1e-4
+        Relative to the mean feature variance (scikit-learn's rule).
+
+    Returns
+    -------
+    KMeansResult
+        ``centers, labels, inertia, n_iter`` of the run with the lowest inertia.
+    """
+    data = _as_data(data)
+    tol_abs = float(tol * _mean_variance(data))
+    if torch.is_tensor(init):
+        return lloyd(data, init, max_iter=max_iter, tol_abs=tol_abs)
+    return best_run(n_init, lambda _: lloyd(
+        data, kmeans_plusplus(data, n_clusters, generator)[0], max_iter=max_iter,
+        tol_abs=tol_abs))
+
+
+@torch.no_grad()
+def count_based_center_update(centers, counts, Z, labels):
+    """DCN's centre step for a mini-batch, vectorised (Yang et al. 2017, Algorithm 1).
+
+    The reference code visits the batch's samples one by one: ``c_k ← c_k + 1``,
+    ``μ_k ← μ_k − (μ_k − z_i) / c_k`` for ``k = s_i``. Those sequential running-mean steps
+    compose to ``μ_k ← (c_k μ_k + Σ_{i∈B, s_i=k} z_i) / (c_k + n_k)``, computed here for
+    every cluster at once (``n_k`` the batch's members of ``k``); a cluster without members
+    is unchanged.
+
+    Parameters
+    ----------
+    centers : Tensor of shape (k, p)
+        Updated in place.
+    counts : Tensor of shape (k,), float
+        Samples each centre has received so far (DCN starts them at 100); updated in place.
+    Z : Tensor of shape (n, p)
+        Embeddings of the batch, computed after the network step.
+    labels : LongTensor of shape (n,)
+        Their assignments.
+    """
+    k = centers.shape[0]
+    n_k = torch.bincount(labels, minlength=k).to(centers.dtype)
+    sums = torch.zeros_like(centers).index_add_(0, labels, Z.to(centers.dtype))
+    new_counts = counts + n_k
+    moved = n_k > 0
+    updated = (centers * counts.unsqueeze(1) + sums) / new_counts.clamp(min=1e-12).unsqueeze(1)
+    centers.copy_(torch.where(moved.unsqueeze(1), updated, centers))
+    counts.copy_(new_counts)

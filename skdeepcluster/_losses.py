@@ -3,20 +3,28 @@
 One implementation of each loss; estimators only choose which to call and how to weight it.
 """
 
+import math
+
 import torch
 
 from ._kmeans import center_scores, squared_distances
 
 __all__ = [
+    "absolute_sigma",
+    "anneal_rate",
     "concrete_kmeans_center_grad",
     "concrete_kmeans_loss",
     "gumbel_noise",
+    "inverse_power_weights",
     "kl_clustering_loss",
     "rbf_assignment_proba",
     "reconstruction_loss",
+    "softmin_weights",
     "straight_through_gumbel_softmax",
     "student_t_log_assignment",
     "target_distribution",
+    "temperature",
+    "weighted_kmeans_loss",
 ]
 
 
@@ -160,6 +168,60 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
         residual_sq = residual_sq * sample_weight
     grad = W @ Z - W.sum(dim=1, keepdim=True) * centers
     return residual_sq.sum(), index, grad
+
+
+def anneal_rate(tau, tau_min, anneal_rate, n_epochs):
+    """Rate ``r`` of the temperature schedule of :func:`temperature` (both concrete models).
+
+    ``anneal_rate="auto"`` gives the rate that reaches ``tau_min`` at the ``n_epochs``-th
+    epoch (``t = n_epochs - 1``); a number is used as it is (0: constant ``τ = τ₀``).
+    """
+    if anneal_rate != "auto":
+        return float(anneal_rate)
+    ratio = math.log(tau / tau_min) if tau > tau_min else 0.0
+    return ratio / max(n_epochs - 1, 1)
+
+
+def temperature(tau, tau_min, rate, t):
+    """Gumbel-softmax temperature at epoch ``t = 0, 1, ...``: ``max(τ_min, τ₀ e^{−r t})``."""
+    return max(tau_min, tau * math.exp(-rate * t))
+
+
+def absolute_sigma(sigma, total_variance):
+    """The RBF bandwidth ``σ`` of the concrete models in the data's units.
+
+    ``sigma`` is given in units of the root total variance (the RMS distance of the points
+    to their mean), so that the assignment probabilities behave the same whatever the scale
+    and the dimension of the space; a zero variance leaves ``sigma`` as it is.
+    """
+    return sigma * (math.sqrt(total_variance) if total_variance > 0 else 1.0)
+
+
+def softmin_weights(D, alpha):
+    """DKM's weights ``G_ik = softmax_k(−α D_ik)`` (Moradi Fard et al. 2020, eq. 3).
+
+    Max-shifted by ``torch.softmax``, so that ``α = 1000`` on distances of order 1-100 never
+    underflows to 0 / 0 (every row keeps its nearest centre's weight). Differentiable in
+    ``D``.
+    """
+    return torch.softmax(D * (-alpha), dim=1)
+
+
+def inverse_power_weights(D, alpha, eps=1e-8):
+    """CenteringKM's weights ``G_ik = D_ik^{−α} / Σ_k' D_ik'^{−α}`` (seed paper 001, eq. 9).
+
+    Computed as ``softmax_k(−α log(D_ik + ε))``: no power of a tiny distance is ever formed,
+    so a point on a centre (what a k-means refit produces for a singleton cluster) gets
+    weight 1 on that centre instead of ∞ / ∞. The fuzzy c-means membership with
+    fuzzifier ``1 + 1/α``.
+    """
+    return torch.softmax(torch.log(D + eps) * (-alpha), dim=1)
+
+
+def weighted_kmeans_loss(D, G):
+    """The soft k-means term ``mean_i Σ_k D_ik G_ik`` of DKM and CenteringKM (the batch mean
+    of each sample's weighted squared distances to the centres)."""
+    return (D * G).sum(dim=1).mean()
 
 
 def rbf_assignment_proba(Z, centers, sigma):

@@ -20,7 +20,6 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from skdeepcluster import DCEC, DEC, IDEC, AEKMeans, ConcreteKMeans
-from skdeepcluster._engine import HostData, run_epochs
 from skdeepcluster._losses import (
     kl_clustering_loss,
     student_t_log_assignment,
@@ -146,44 +145,17 @@ def test_kl_loss_is_batchmean_and_its_gradient_is_the_papers():
     torch.testing.assert_close(C.grad, -(w[..., None] * diff).sum(0) / 5)
 
 
-# ---------------------------------------------------------------- the engine's interval
-def test_run_epochs_calls_the_interval_hook_and_stops_mid_epoch():
-    data = HostData(np.zeros((10, 2), dtype=np.float32), torch.device("cpu"), torch.float32)
-    calls, steps = [], []
-
-    def on_interval(iteration):
-        calls.append(iteration)
-        return {"changed": 0.0} if iteration == 6 else {}
-
-    def step(idx, xb, epoch):
-        steps.append(xb.shape[0])
-        return {"loss": torch.tensor(float(len(steps)))}
-
-    history = []
-    n_run = run_epochs(data, phase="cluster", n_epochs=5, batch_size=3,
-                       generator=torch.Generator().manual_seed(0), step=step,
-                       interval=3, on_interval=on_interval, tol=0.01, history=history)
-    # 4 batches per epoch (3, 3, 3, 1); checks before steps 0, 3, 6; stop at step 6.
-    assert calls == [0, 3, 6]
-    assert steps == [3, 3, 3, 1, 3, 3]
-    assert n_run == 2
-    assert history[-1]["changed"] == 0.0
-    # The partial epoch's loss is averaged over the 6 samples it saw.
-    assert history[-1]["loss"] == pytest.approx((5 * 3 + 6 * 3) / 6)
-
-
-def test_run_epochs_converging_at_an_epoch_boundary_updates_the_last_record():
-    data = HostData(np.zeros((10, 2), dtype=np.float32), torch.device("cpu"), torch.float32)
-    history = []
-    n_run = run_epochs(data, phase="cluster", n_epochs=5, batch_size=5,
-                       generator=torch.Generator().manual_seed(0),
-                       step=lambda idx, xb, epoch: {"loss": torch.tensor(1.0)},
-                       interval=2, on_interval=lambda it: {"changed": 0.0} if it else {},
-                       tol=0.01, history=history)
-    # Two steps per epoch; the check before step 2 (the start of epoch 2) converges.
-    assert n_run == 1
-    assert len(history) == 1
-    assert history[0]["epoch"] == 1 and history[0]["changed"] == 0.0
+# ---------------------------------------------------------------- the target-update hooks
+def test_dec_stops_mid_epoch_at_the_target_update_where_labels_settle(blobs):
+    X, _ = blobs
+    # 4 batches per epoch (64, 64, 64, 48 of 240 rows); T = 3 steps: the first check after
+    # step 3 (mid-epoch 1) sees fewer than tol=1 of the labels change, so training stops.
+    dec = DEC(n_clusters=3, hidden_dims=(16,), n_components=2, pretrain_epochs=5,
+              batch_size=64, update_interval=3, tol=1.0, max_iter=10, random_state=0).fit(X)
+    cluster = [r for r in dec.history_ if r["phase"] == "cluster"]
+    assert dec.n_iter_ == 1 and len(cluster) == 1
+    assert dec.n_target_updates_ == 2  # the initial target and the one at step 3
+    assert cluster[0]["target_updates"] == 2 and cluster[0]["changed"] < 1.0
 
 
 # ---------------------------------------------------------------- the convolutional AE
@@ -309,11 +281,12 @@ def test_idec_with_zero_lam_keeps_the_initial_centres(blobs):
 def test_target_updates_follow_the_interval(blobs):
     X, _ = blobs  # 240 samples, batch 64: 4 steps per epoch
     model = small(DEC, update_interval=3, max_iter=6, tol=0.0).fit(X)
-    # 24 steps, a target update before steps 0, 3, ..., 21.
+    # 24 steps: the initial target, then one after steps 3, 6, ..., 21 (none after the
+    # last step, which no step would use). Epoch e holds steps 4e-3 .. 4e.
     assert model.n_target_updates_ == 8
     cluster = [r for r in model.history_ if r["phase"] == "cluster"]
     assert len(cluster) == 6 == model.n_iter_
-    assert [r["target_updates"] for r in cluster] == [2, 3, 4, 6, 7, 8]
+    assert [r["target_updates"] for r in cluster] == [2, 3, 5, 6, 7, 8]
     assert "changed" not in cluster[0] or cluster[0]["target_updates"] > 1
 
 

@@ -255,11 +255,12 @@ def test_constant_temperature_with_zero_anneal_rate(blobs):
 
 
 def test_auto_annealing_reaches_tau_min_at_half_of_max_iter(blobs):
-    model = small(ConcreteKMeans, max_iter=10, tau=1.0, tau_min=0.1)
-    assert model._temperature(1) == 1.0
-    assert model._temperature(5) == pytest.approx(0.1)
-    assert model._temperature(9) == pytest.approx(0.1)
-    assert model._temperature(3) == pytest.approx(0.1 ** 0.5)
+    X, _ = blobs
+    model = small(ConcreteKMeans, max_iter=10, tau=1.0, tau_min=0.1, tol=0.0).fit(X)
+    taus = [r["tau"] for r in model.history_ if r["phase"] == "cluster"]
+    assert taus[0] == 1.0
+    assert taus[2] == pytest.approx(0.1 ** 0.5)
+    assert taus[4] == pytest.approx(0.1) and taus[8] == pytest.approx(0.1)
 
 
 def test_tol_stops_on_label_changes(blobs):

@@ -20,7 +20,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skdeepcluster import ShallowConcreteKMeans
-from skdeepcluster._concrete import AUTO_ANNEAL_EPOCHS, temperature_schedule
+from skdeepcluster._losses import anneal_rate, temperature
+from skdeepcluster._shallow import AUTO_ANNEAL_EPOCHS, concrete_phase_length
 from skdeepcluster.metrics import accuracy_scorer, cluster_accuracy
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -219,15 +220,20 @@ def test_scale_equivariance(blobs):
 
 
 # --------------------------------------------------------------------------- training details
-def test_temperature_schedule():
-    taus = temperature_schedule(1.0, 0.1, "auto", 300)
-    assert len(taus) == AUTO_ANNEAL_EPOCHS
-    assert taus[0] == 1.0 and taus[-1] == pytest.approx(0.1 * 10 ** (1 / AUTO_ANNEAL_EPOCHS))
+def test_temperature_schedule_shared_by_both_concrete_models():
+    rate = anneal_rate(1.0, 0.1, "auto", AUTO_ANNEAL_EPOCHS)
+    taus = [temperature(1.0, 0.1, rate, t) for t in range(AUTO_ANNEAL_EPOCHS)]
+    # "auto" reaches tau_min exactly at the last epoch of the annealing
+    assert taus[0] == 1.0 and taus[-1] == pytest.approx(0.1)
     assert all(a > b for a, b in zip(taus, taus[1:]))
-    assert temperature_schedule(0.5, 0.1, 0.0, 300) == [0.5] * AUTO_ANNEAL_EPOCHS
-    assert len(temperature_schedule(1.0, 0.1, "auto", 6)) == 3  # capped at max_iter // 2
-    fixed = temperature_schedule(1.0, 0.1, 1.0, 300)
-    assert fixed[-1] == 0.1 and fixed[-2] > 0.1
+    assert concrete_phase_length(1.0, 0.1, rate, 300) == AUTO_ANNEAL_EPOCHS
+    # a constant temperature: the default length, capped at max_iter // 2
+    assert anneal_rate(0.5, 0.1, 0.0, 10) == 0.0
+    assert concrete_phase_length(0.5, 0.1, 0.0, 300) == AUTO_ANNEAL_EPOCHS
+    assert concrete_phase_length(1.0, 0.1, rate, 6) == 3
+    # a given rate: until tau_min is reached (t = ceil(ln 10 / 1) = 3), then one more epoch
+    assert concrete_phase_length(1.0, 0.1, 1.0, 300) == 4
+    assert temperature(1.0, 0.1, 1.0, 3) == 0.1 and temperature(1.0, 0.1, 1.0, 2) > 0.1
 
 
 def test_history_and_phases(blobs):
@@ -239,7 +245,9 @@ def test_history_and_phases(blobs):
     assert phases == sorted(phases)  # all concrete epochs come before the refinement
     last = km.history_[-1]
     assert last["center_shift"] <= 1e-4 * np.var(X, axis=0).mean()
-    assert set(last) >= {"epoch", "loss", "center_shift", "tau", "n_relocated", "seconds"}
+    assert set(last) >= {"epoch", "loss", "center_shift", "n_relocated", "seconds"}
+    assert "tau" in km.history_[0]
+    assert [h["epoch"] for h in km.history_] == list(range(1, km.n_iter_ + 1))
 
 
 def test_refinement_reaches_a_lloyd_fixed_point(blobs):
@@ -259,7 +267,8 @@ def test_verbose(blobs, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     out = captured.err
-    assert "Epoch 1," in out and "Converged" in out
+    # one progress bar (or line per epoch without tqdm) for each phase
+    assert "concrete" in out and "refine" in out
 
 
 def test_empty_cluster_is_relocated_without_warning():
