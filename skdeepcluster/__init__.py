@@ -3,7 +3,9 @@
 from . import metrics, networks
 from ._aekmeans import AEKMeans
 from ._concrete import ConcreteKMeans
+from ._dcn import DCN
 from ._dec import DCEC, DEC, IDEC
+from ._dkm import DKM, CenteringKM
 from ._engine import TrainingDivergedError
 from ._shallow import ShallowConcreteKMeans
 
@@ -11,9 +13,12 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "DCEC",
+    "DCN",
     "DEC",
+    "DKM",
     "IDEC",
     "AEKMeans",
+    "CenteringKM",
     "ConcreteKMeans",
     "ShallowConcreteKMeans",
     "TrainingDivergedError",

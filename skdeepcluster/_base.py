@@ -255,8 +255,12 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
     def _build_autoencoder(self, n_features):
         """The network to train: the user's ``autoencoder`` or the default MLP."""
-        return build_autoencoder(self.autoencoder, n_features, self.n_components,
+        return build_autoencoder(self.autoencoder, n_features, self._embedding_size(),
                                  self.hidden_dims, self.activation)
+
+    def _embedding_size(self):
+        """``n_components``; None (where a method allows it) means ``n_clusters``."""
+        return self.n_clusters if self.n_components is None else self.n_components
 
     # ---------------------------------------------------------------- phases
     def _pretrain(self, state, X, callbacks):

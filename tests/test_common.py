@@ -12,7 +12,17 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skdeepcluster
-from skdeepcluster import DCEC, DEC, IDEC, AEKMeans, ConcreteKMeans, ShallowConcreteKMeans
+from skdeepcluster import (
+    DCEC,
+    DCN,
+    DEC,
+    DKM,
+    IDEC,
+    AEKMeans,
+    CenteringKM,
+    ConcreteKMeans,
+    ShallowConcreteKMeans,
+)
 from skdeepcluster.networks import MLPAutoencoder
 
 #: Small networks and few epochs for the deep estimators.
@@ -32,6 +42,9 @@ FAST_PARAMS = {
     DCEC: {**{k: v for k, v in _DEEP_FAST.items() if k != "hidden_dims"},
            "autoencoder": functools.partial(MLPAutoencoder, hidden_dims=(16,)),
            "max_iter": 3, "update_interval": 2},
+    DKM: {**_DEEP_FAST, "max_iter": 3},
+    CenteringKM: {**_DEEP_FAST, "max_iter": 3},
+    DCN: {**_DEEP_FAST, "max_iter": 3},
 }
 
 _SAMPLE_WEIGHT_REASON = (

@@ -1,0 +1,510 @@
+"""DKM and CenteringKM: an autoencoder trained with a soft k-means term.
+
+Both minimise ``L_rec + λ · mean_i Σ_k ||z_i − r_k||² G_ik`` and differ in the weights ``G``
+and in how the centres ``R`` move:
+
+* DKM (Moradi Fard, Thonet and Gaussier, Pattern Recognition Letters 2020): softmin weights
+  ``G = softmax_k(−α ||z − r_k||²)``, centres trained by the optimiser with the network;
+* CenteringKM (seed paper 001): inverse-power weights ``G ∝ ||z − r_k||^{−2α}``, centres
+  re-fitted by k-means on the whole embedding after every epoch and held fixed in between.
+"""
+
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseDeepClusterer, FitState
+from ._engine import seeded_generator
+from ._kmeans import kmeans, squared_distances
+from ._losses import (
+    inverse_power_weights,
+    reconstruction_loss,
+    softmin_weights,
+    weighted_kmeans_loss,
+)
+
+__all__ = ["DKM", "CenteringKM", "dkm_alpha_schedule"]
+
+#: First value of DKM's annealed inverse temperature (the reference code's DKMa setting).
+ANNEAL_ALPHA_START = 0.1
+
+
+def dkm_alpha_schedule(n_alphas, start=ANNEAL_ALPHA_START):
+    """DKM's annealed inverse temperatures ``α_1 = 0.1``, ``α_{n+1} = 2^{1/ln(n+1)²} α_n``.
+
+    The schedule of the DKM reference code without pretraining ("DKMa"); its first
+    multiplier uses ``ln 2`` (the formula written from ``n = 1`` with ``ln n`` would divide
+    by zero), giving 0.1, 0.42, 0.75, 1.08, ... and about 28 at the 40th value.
+
+    Parameters
+    ----------
+    n_alphas : int
+    start : float, default=0.1
+
+    Returns
+    -------
+    list of float
+    """
+    alphas = [float(start)]
+    for n in range(1, n_alphas):
+        alphas.append(alphas[-1] * 2.0 ** (1.0 / math.log(n + 1) ** 2))
+    return alphas
+
+
+_KMEANS_FAMILY_CONSTRAINTS = {
+    **BaseDeepClusterer._parameter_constraints,
+    "n_components": [None, Interval(Integral, 1, None, closed="left")],
+    "lam": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 0, None, closed="left")],
+    "tol": [Interval(Real, 0, 1, closed="both")],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+}
+
+
+@dataclass(eq=False)
+class _DKMState(FitState):
+    """DKM's fit state: the inverse temperature of the current epoch."""
+
+    alpha: float = 1.0
+
+
+class DKM(BaseDeepClusterer):
+    """Deep k-Means (Moradi Fard, Thonet and Gaussier, Pattern Recognition Letters 2020).
+
+    The autoencoder ``g_φ ∘ f_θ`` and the cluster representatives ``r_k`` are trained
+    jointly by Adam on
+
+    ``L = mean_i ||x_i − g_φ(f_θ(x_i))||² + λ mean_i Σ_k ||f_θ(x_i) − r_k||² G_ik``,
+    ``G_ik = softmax_k(−α ||f_θ(x_i) − r_k||²)``,
+
+    a differentiable k-means loss: as the inverse temperature ``α`` grows, ``Σ_k D_ik G_ik``
+    tends to the distance to the nearest representative. Gradients flow through ``G`` as
+    well as through the distances, and the representatives are parameters of the optimiser.
+    The reconstruction error is summed over the features (the reference code's convention,
+    under which its ``λ = 1`` was chosen).
+
+    Two regimes of the reference code:
+
+    * with pretraining ("DKMp", the default): the autoencoder is pretrained, ``R`` is
+      initialised by k-means on the embedding and ``α`` is held fixed (``alpha=1000``; the
+      reference runs 20 values of 1000 for 5 epochs each, i.e. 100 epochs);
+    * with annealing ("DKMa"): ``alpha="annealed"`` follows :func:`dkm_alpha_schedule`,
+      each value for ``epochs_per_alpha`` epochs (the reference: 40 values x 5 epochs,
+      ``max_iter=200``, with ``pretrain_epochs=0``). The reference draws the initial ``R``
+      uniformly in [-1, 1]; here it comes from k-means on the (untrained) embedding, as for
+      every estimator of the package.
+
+    Names of the paper: ``lam`` is ``λ``, ``alpha`` is ``α``, ``cluster_centers_`` are the
+    representatives ``r_k``, ``n_components`` is the embedding size (``K`` in the paper).
+
+    Read more in the :ref:`User Guide <kmeans_family>`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+    lam : float, default=1.0
+        ``λ``: weight of the soft k-means term against the reconstruction error (summed
+        over features). The DKM paper grid-searches it in 1e-4 ... 1e1; 1 is its default
+        (MNIST, USPS).
+    alpha : float or "annealed", default=1000.0
+        Inverse temperature ``α`` of the softmin weights: a constant (the reference's
+        setting with pretraining), or ``"annealed"`` for :func:`dkm_alpha_schedule`.
+    epochs_per_alpha : int, default=5
+        Epochs per value of the annealed schedule (``max_iter`` must be a multiple of it);
+        ignored for a constant ``alpha``.
+    max_iter : int, default=100
+        Epochs of the clustering phase (the reference: 100 with pretraining, 200 annealed).
+    tol : float in [0, 1], default=0.0
+        Stop early when fewer than this fraction of the training labels change in an epoch.
+        0 (the reference) runs all ``max_iter`` epochs.
+    learning_rate : float, default=1e-3
+        Adam step size of the clustering phase (the reference: TensorFlow's default 1e-3).
+    n_components : int or None, default=None
+        Size of the embedding; None: ``n_clusters`` (DKM's d-500-500-2000-K network).
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Hidden widths of the MLP autoencoder.
+    activation : str, default="relu"
+        Hidden-layer activation of the MLP.
+    autoencoder : None, nn.Module, or callable, default=None
+        None builds the MLP from the parameters above. A module instance (with ``encode``
+        and ``decode`` methods) is deep-copied; with ``pretrain_epochs=0`` its weights are
+        used as they are. A class or factory is called with ``n_features`` and
+        ``n_components``.
+    pretrain : {"adam", "sgd", "greedy"}, default="adam"
+        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`).
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of pretraining; ``"auto"`` aims at 8 000 optimiser steps within 50 to 300
+        epochs (the reference pretrains 50 epochs). 0 skips it (the annealed regime).
+    batch_size : int, default=256
+    pretrain_learning_rate : float or "auto", default="auto"
+        Step size of the pretraining (``"auto"``: 1e-3 for Adam).
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pretrained network (a folder or a :class:`joblib.Memory`), so that a
+        search over ``lam`` and ``alpha`` pretrains once per training set.
+    n_init : int, default=10
+        k-means restarts that initialise ``R`` (the reference: scikit-learn's k-means++ with
+        10 restarts).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, shuffling and k-means. The caller's global RNGs are not touched.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar per phase.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        Training device; ``"auto"`` uses CUDA when available.
+    callbacks : list of callable, default=None
+        ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
+
+    Attributes
+    ----------
+    autoencoder_ : torch.nn.Module
+        Trained network (CPU, eval mode).
+    cluster_centers_ : ndarray of shape (n_clusters, n_components_)
+        Representatives ``r_k`` in the latent space.
+    labels_ : ndarray of shape (n_samples,)
+        ``predict`` of the training data: the nearest representative with the final
+        network (the reference reports the distances stored during the last epoch).
+    inertia_ : float
+        Sum of squared latent distances of the training data to their representative.
+    pretrain_epochs_ : int
+        Epochs of pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    n_iter_ : int
+        Epochs of the clustering phase run.
+    n_components_ : int
+        Size of the embedding.
+    history_ : list of dict
+        One record per epoch: ``phase``, ``epoch``, ``seconds``; "cluster" records add
+        ``loss``, ``reconstruction``, ``clustering``, ``alpha`` and ``changed``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    CenteringKM : inverse-power weights and per-epoch k-means refits.
+    DCN : hard assignments with closed-form centre updates.
+    AEKMeans : the two-step baseline (same pretraining and initial centres).
+
+    References
+    ----------
+    M. Moradi Fard, T. Thonet, E. Gaussier. Deep k-Means: Jointly clustering with k-Means
+    and learning representations. Pattern Recognition Letters 138, 2020 (arXiv 1806.10069).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import DKM
+    >>> X, y = make_blobs(n_samples=200, centers=3, n_features=8, random_state=0)
+    >>> dkm = DKM(n_clusters=3, hidden_dims=(32,), pretrain_epochs=20, max_iter=5,
+    ...           random_state=0).fit(X)
+    >>> dkm.cluster_centers_.shape
+    (3, 3)
+    >>> [r["alpha"] for r in dkm.history_ if r["phase"] == "cluster"][:2]
+    [1000.0, 1000.0]
+    """
+
+    _parameter_constraints: dict = {
+        **_KMEANS_FAMILY_CONSTRAINTS,
+        "alpha": [Interval(Real, 0, None, closed="neither"), StrOptions({"annealed"})],
+        "epochs_per_alpha": [Interval(Integral, 1, None, closed="left")],
+    }
+    _fit_state = _DKMState
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        lam=1.0,
+        alpha=1000.0,
+        epochs_per_alpha=5,
+        max_iter=100,
+        tol=0.0,
+        learning_rate=1e-3,
+        n_components=None,
+        hidden_dims=(500, 500, 2000),
+        activation="relu",
+        autoencoder=None,
+        pretrain="adam",
+        pretrain_epochs="auto",
+        batch_size=256,
+        pretrain_learning_rate="auto",
+        memory=None,
+        n_init=10,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        callbacks=None,
+    ):
+        self.n_clusters = n_clusters
+        self.lam = lam
+        self.alpha = alpha
+        self.epochs_per_alpha = epochs_per_alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.n_components = n_components
+        self.hidden_dims = hidden_dims
+        self.activation = activation
+        self.autoencoder = autoencoder
+        self.pretrain = pretrain
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.memory = memory
+        self.n_init = n_init
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks
+
+    def _check_method_params(self, X):
+        if self.alpha == "annealed" and self.max_iter % self.epochs_per_alpha:
+            raise ValueError(
+                f"With alpha='annealed', max_iter={self.max_iter} must be a multiple of "
+                f"epochs_per_alpha={self.epochs_per_alpha} (each value of the schedule runs "
+                "that many epochs)."
+            )
+
+    def _init_clustering(self, state):
+        state.centers = torch.nn.Parameter(state.centers.clone())
+        return [state.centers]
+
+    def _epoch_begin(self, state):
+        if self.alpha == "annealed":
+            n_alphas = max(self.max_iter // self.epochs_per_alpha, 1)
+            index = (state.epoch - 1) // self.epochs_per_alpha
+            state.alpha = dkm_alpha_schedule(n_alphas)[index]
+        else:
+            state.alpha = float(self.alpha)
+        return {"alpha": state.alpha}
+
+    def _batch_loss(self, state, idx, X_batch):
+        ae = state.autoencoder
+        Z = ae.encode(X_batch)
+        reconstruction = reconstruction_loss(ae.decode(Z), X_batch, "sum")
+        D = squared_distances(Z, state.centers)
+        clustering = weighted_kmeans_loss(D, softmin_weights(D, state.alpha))
+        return {
+            "loss": reconstruction + self.lam * clustering,
+            "reconstruction": reconstruction,
+            "clustering": clustering,
+        }
+
+
+@dataclass(eq=False)
+class _CenteringState(FitState):
+    """CenteringKM's fit state: the generator of its k-means refits."""
+
+    refit_generator: torch.Generator | None = None
+
+
+class CenteringKM(BaseDeepClusterer):
+    """Deep clustering with a centering loss and per-epoch k-means re-initialisation.
+
+    The method of seed paper 001 ("CenteringKM" in this package). The autoencoder minimises
+
+    ``L = mean_i ||x_i − g_φ(h_θ(x_i))||² + λ mean_i Σ_k ||h_θ(x_i) − r_k||² G_ik``,
+    ``G_ik = ||h_θ(x_i) − r_k||^{−2α} / Σ_k' ||h_θ(x_i) − r_k'||^{−2α}``,
+
+    the centering loss: inverse-power weights (the fuzzy c-means membership with fuzzifier
+    ``1 + 1/α``; ``α = 1`` gives the K-harmonic-means objective) pull each embedding
+    towards its near centres. The centres are not trained by gradient: after every epoch
+    the whole training set is embedded and k-means re-fits ``R`` on it (Algorithm 1 of the
+    paper), held fixed during the next epoch. The refit is warm-started from the current
+    centres on the training device (the paper does not say; ``reinit="scratch"`` runs
+    k-means++ with ``n_init`` restarts instead).
+
+    Names of the paper: ``lam`` is ``λ``, ``alpha`` is ``α``, ``cluster_centers_`` are the
+    centres ``R`` of the last k-means refit. Defaults: the paper's MNIST setting (``α = 3``,
+    ``λ = 10``, 100 epochs, batch 256); the paper gives no optimiser or network, so the DKM
+    setting it builds on is used (Adam 1e-3, d-500-500-2000-K MLP, reconstruction summed
+    over the features).
+
+    Read more in the :ref:`User Guide <kmeans_family>`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+    lam : float, default=10.0
+        ``λ``: weight of the centering loss (the paper's grid: 1e-4 ... 1e1; 10 on MNIST,
+        USPS and COIL100).
+    alpha : float, default=3.0
+        Exponent ``α`` of the inverse-power weights (the paper recommends ``α >= 2``; 2.5 on
+        USPS, 3 on MNIST).
+    reinit : {"warm", "scratch"} or None, default="warm"
+        How the centres are re-fitted after every epoch: k-means warm-started from the
+        current centres, or from k-means++ (``n_init`` restarts). None is the paper's
+        ablation without re-initialisation ("Ours-rein"): the centres are then trained by
+        the optimiser with the network.
+    max_iter : int, default=100
+        Epochs of the clustering phase (100 in every experiment of the paper).
+    tol : float in [0, 1], default=0.0
+        Stop early when fewer than this fraction of the training labels change in an epoch.
+        0 (the paper) runs all ``max_iter`` epochs.
+    learning_rate : float, default=1e-3
+        Adam step size of the clustering phase.
+    n_components : int or None, default=None
+        Size of the embedding; None: ``n_clusters``.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Hidden widths of the MLP autoencoder.
+    activation : str, default="relu"
+        Hidden-layer activation of the MLP.
+    autoencoder : None, nn.Module, or callable, default=None
+        None builds the MLP from the parameters above. A module instance is deep-copied
+        (with ``pretrain_epochs=0`` its weights are used as they are); a class or factory
+        is called with ``n_features`` and ``n_components``.
+    pretrain : {"adam", "sgd", "greedy"}, default="adam"
+        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`).
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of pretraining (the paper: 50); ``"auto"`` aims at 8 000 optimiser steps
+        within 50 to 300 epochs. 0 skips it.
+    batch_size : int, default=256
+    pretrain_learning_rate : float or "auto", default="auto"
+        Step size of the pretraining (``"auto"``: 1e-3 for Adam).
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pretrained network (a folder or a :class:`joblib.Memory`).
+    n_init : int, default=10
+        k-means restarts of the initial centres (and of every refit with
+        ``reinit="scratch"``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, shuffling and k-means. The caller's global RNGs are not touched.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar per phase.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        Training device; ``"auto"`` uses CUDA when available.
+    callbacks : list of callable, default=None
+        ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
+
+    Attributes
+    ----------
+    autoencoder_ : torch.nn.Module
+        Trained network (CPU, eval mode).
+    cluster_centers_ : ndarray of shape (n_clusters, n_components_)
+        Centres ``R`` (of the last k-means refit).
+    labels_ : ndarray of shape (n_samples,)
+        ``predict`` of the training data: the nearest centre (the labels of the final
+        k-means refit, which ends on the final embedding).
+    inertia_ : float
+        Sum of squared latent distances of the training data to their centre.
+    pretrain_epochs_ : int
+        Epochs of pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    n_iter_ : int
+        Epochs of the clustering phase run.
+    n_components_ : int
+        Size of the embedding.
+    history_ : list of dict
+        One record per epoch: ``phase``, ``epoch``, ``seconds``; "cluster" records add
+        ``loss``, ``reconstruction``, ``clustering``, ``changed`` and, with a refit,
+        ``kmeans_iter`` and ``inertia``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    DKM : softmin weights, centres trained by gradient.
+    AEKMeans : the two-step baseline (same pretraining and initial centres).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from skdeepcluster import CenteringKM
+    >>> X, y = make_blobs(n_samples=200, centers=3, n_features=8, random_state=0)
+    >>> ckm = CenteringKM(n_clusters=3, hidden_dims=(32,), pretrain_epochs=20, max_iter=5,
+    ...                   random_state=0).fit(X)
+    >>> bool((ckm.predict(X) == ckm.labels_).all())
+    True
+    >>> "kmeans_iter" in ckm.history_[-1]
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_KMEANS_FAMILY_CONSTRAINTS,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "reinit": [StrOptions({"warm", "scratch"}), None],
+    }
+    _fit_state = _CenteringState
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        lam=10.0,
+        alpha=3.0,
+        reinit="warm",
+        max_iter=100,
+        tol=0.0,
+        learning_rate=1e-3,
+        n_components=None,
+        hidden_dims=(500, 500, 2000),
+        activation="relu",
+        autoencoder=None,
+        pretrain="adam",
+        pretrain_epochs="auto",
+        batch_size=256,
+        pretrain_learning_rate="auto",
+        memory=None,
+        n_init=10,
+        random_state=None,
+        verbose=0,
+        device="auto",
+        callbacks=None,
+    ):
+        self.n_clusters = n_clusters
+        self.lam = lam
+        self.alpha = alpha
+        self.reinit = reinit
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.n_components = n_components
+        self.hidden_dims = hidden_dims
+        self.activation = activation
+        self.autoencoder = autoencoder
+        self.pretrain = pretrain
+        self.pretrain_epochs = pretrain_epochs
+        self.batch_size = batch_size
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.memory = memory
+        self.n_init = n_init
+        self.random_state = random_state
+        self.verbose = verbose
+        self.device = device
+        self.callbacks = callbacks
+
+    def _init_clustering(self, state):
+        # The refits draw from a generator of their own (the shuffling stream is unchanged).
+        state.refit_generator = seeded_generator(state.seed + 3, state.device)
+        if self.reinit is None:
+            state.centers = torch.nn.Parameter(state.centers.clone())
+            return [state.centers]
+        return []
+
+    def _batch_loss(self, state, idx, X_batch):
+        ae = state.autoencoder
+        Z = ae.encode(X_batch)
+        reconstruction = reconstruction_loss(ae.decode(Z), X_batch, "sum")
+        D = squared_distances(Z, state.centers)
+        clustering = weighted_kmeans_loss(D, inverse_power_weights(D, self.alpha))
+        return {
+            "loss": reconstruction + self.lam * clustering,
+            "reconstruction": reconstruction,
+            "clustering": clustering,
+        }
+
+    def _epoch_end(self, state):
+        if self.reinit is None:
+            return super()._epoch_end(state)
+        # Algorithm 1: re-fit the centres by k-means on the whole (new) embedding.
+        from ._base import embed
+
+        state.embedding = embed(state.autoencoder, state.data)
+        init = state.centers if self.reinit == "warm" else "k-means++"
+        result = kmeans(state.embedding, self.n_clusters, self.n_init,
+                        state.refit_generator, init=init)
+        state.centers = result.centers
+        state.changed = float((result.labels != state.labels).sum() / result.labels.numel())
+        state.labels = result.labels
+        return {"changed": state.changed, "kmeans_iter": result.n_iter,
+                "inertia": result.inertia}
