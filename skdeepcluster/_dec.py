@@ -126,7 +126,69 @@ class _BaseDEC(SoftAssignmentMixin, BaseDeepClusterer):
         return student_t_log_assignment(Z, centers, self.alpha).exp()
 
 
-_SHARED_PARAMS_DOC = """\
+class DEC(_BaseDEC):
+    """Deep Embedded Clustering (Xie, Girshick and Farhadi, ICML 2016).
+
+    After pretraining an autoencoder and initialising the centres ``μ`` by
+    k-means on the embedding, DEC drops the decoder and trains the encoder ``f_θ`` and the
+    centres to minimise ``KL(P || Q)``, where ``Q`` is the soft assignment of each embedded
+    point by a Student's t kernel and ``P`` the sharpened, frequency-normalised target
+    ``p_ij ∝ q_ij² / f_j`` (``f_j = Σ_i q_ij``). ``P`` is recomputed from the whole training set
+    every ``update_interval`` steps and held fixed in between (self-training); training
+    stops when fewer than ``tol`` of the labels change between two updates.
+
+    Defaults follow the DEC-keras reference (the DEC Caffe code agrees except ``T = 160``):
+    SGD with learning rate 0.01 and momentum 0.9, batch 256, ``T = 140``, ``tol = 0.1 %``,
+    KL averaged over the batch (``batchmean``). Only the encoder and the centres are trained
+    in the clustering phase; ``autoencoder_`` keeps the pretrained decoder unchanged.
+
+    Read more in the :ref:`User Guide <dec>`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+    alpha : float, default=1.0
+        Degrees of freedom ``α`` of the Student's t kernel
+        ``q_ij ∝ (1 + ||z_i − μ_j||² / α)^{−(α+1)/2}`` (1 in every reference).
+    update_interval : int, default=140
+        ``T``: mini-batch steps between two updates of the target distribution ``P``, which is
+        computed from the soft assignments of the whole training set (140 in DEC-keras,
+        IDEC and DCEC for MNIST; the references use 30 on USPS and 3-20 on small sets).
+    tol : float in [0, 1], default=1e-3
+        ``δ``: stop when fewer than this fraction of the training labels changed between two
+        consecutive target updates (0.1 %, as the references).
+    max_iter : int, default=200
+        Maximum number of epochs of the clustering phase. The references count mini-batch
+        steps: ``maxiter = 2e4`` steps of 256 samples are 73 epochs of MNIST (70 000) and
+        512 of its 10 000-image test set.
+    optimizer : {"sgd", "adam"}, default="sgd"
+        Optimiser of the clustering phase (DEC: SGD with momentum).
+    learning_rate : float, default=0.01
+        Its step size.
+    momentum : float in [0, 1), default=0.9
+        SGD momentum (ignored by Adam).
+    batch_size : int, default=256
+    pretrain_learning_rate : float or "auto", default="auto"
+        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``,
+        1 for ``"sgd"``.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
+        on the training data, the untrained network (layout and initial weights, set by
+        ``random_state``), the pretraining parameters and the device, so that a search over
+        clustering parameters (``GridSearchCV``) pretrains once per training set. None
+        disables caching.
+    n_init : int, default=20
+        k-means restarts that initialise the centres ``μ`` on the pretrained embedding.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, shuffling and k-means. The caller's global RNGs are not touched.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar per phase.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        Training device; ``"auto"`` uses CUDA when available. Fitted networks live on the
+        CPU.
+    callbacks : list of callable, default=None
+        ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
     n_components : int, default=10
         Size ``p`` of the embedding ``z = f_θ(x)``.
     hidden_dims : sequence of int, default=(500, 500, 2000)
@@ -151,47 +213,7 @@ _SHARED_PARAMS_DOC = """\
         many before). ``"auto"`` aims at 8 000 optimiser steps of ``batch_size`` samples,
         within 50 to 300 epochs (200 epochs on 10 000 samples, 300 on 1 797). 0 skips
         the pretraining.
-"""
 
-_TRAINING_PARAMS_DOC = """\
-    alpha : float, default=1.0
-        Degrees of freedom ``α`` of the Student's t kernel
-        ``q_ij ∝ (1 + ||z_i − μ_j||² / α)^{−(α+1)/2}`` (1 in every reference).
-    update_interval : int, default=140
-        ``T``: mini-batch steps between two updates of the target distribution ``P``, which is
-        computed from the soft assignments of the whole training set (140 in DEC-keras,
-        IDEC and DCEC for MNIST; the references use 30 on USPS and 3-20 on small sets).
-    tol : float in [0, 1], default=1e-3
-        ``δ``: stop when fewer than this fraction of the training labels changed between two
-        consecutive target updates (0.1 %, as the references).
-    max_iter : int, default=200
-        Maximum number of epochs of the clustering phase. The references count mini-batch
-        steps: ``maxiter = 2e4`` steps of 256 samples are 73 epochs of MNIST (70 000) and
-        512 of its 10 000-image test set.
-    batch_size : int, default=256
-    pretrain_learning_rate : float or "auto", default="auto"
-        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``,
-        1 for ``"sgd"``.
-    memory : str, joblib.Memory or None, default=None
-        Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
-        on the training data, the untrained network (layout and initial weights, set by
-        ``random_state``), the pretraining parameters and the device, so that a search over
-        clustering parameters (``GridSearchCV``) pretrains once per training set. None
-        disables caching.
-    n_init : int, default=20
-        k-means restarts that initialise the centres ``μ`` on the pretrained embedding.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, shuffling and k-means. The caller's global RNGs are not touched.
-    verbose : int, default=0
-        0 is silent; 1 shows a progress bar per phase.
-    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
-        Training device; ``"auto"`` uses CUDA when available. Fitted networks live on the
-        CPU.
-    callbacks : list of callable, default=None
-        ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
-"""
-
-_ATTRIBUTES_DOC = """
     Attributes
     ----------
     autoencoder_ : torch.nn.Module
@@ -215,46 +237,11 @@ _ATTRIBUTES_DOC = """
     history_ : list of dict
         One record per epoch: ``phase``, ``epoch``, ``seconds``; "pretrain" records add
         ``reconstruction``; the "init" record ``inertia`` and ``kmeans_iter``; "cluster"
-        records add ``loss``, ``clustering`` (the KL term){rec},
+        records add ``loss``, ``clustering`` (the KL term),
         ``target_updates`` and ``changed`` (label change at the epoch's last target update).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
-"""
 
-
-_DEC_OPT_DOC = """    optimizer : {"sgd", "adam"}, default="sgd"
-        Optimiser of the clustering phase (DEC: SGD with momentum).
-    learning_rate : float, default=0.01
-        Its step size.
-    momentum : float in [0, 1), default=0.9
-        SGD momentum (ignored by Adam).
-    batch_size"""
-
-
-class DEC(_BaseDEC):
-    __doc__ = """Deep Embedded Clustering (Xie, Girshick and Farhadi, ICML 2016).
-
-    After pretraining an autoencoder and initialising the centres ``μ`` by
-    k-means on the embedding, DEC drops the decoder and trains the encoder ``f_θ`` and the
-    centres to minimise ``KL(P || Q)``, where ``Q`` is the soft assignment of each embedded
-    point by a Student's t kernel and ``P`` the sharpened, frequency-normalised target
-    ``p_ij ∝ q_ij² / f_j`` (``f_j = Σ_i q_ij``). ``P`` is recomputed from the whole training set
-    every ``update_interval`` steps and held fixed in between (self-training); training
-    stops when fewer than ``tol`` of the labels change between two updates.
-
-    Defaults follow the DEC-keras reference (the DEC Caffe code agrees except ``T = 160``):
-    SGD with learning rate 0.01 and momentum 0.9, batch 256, ``T = 140``, ``tol = 0.1 %``,
-    KL averaged over the batch (``batchmean``). Only the encoder and the centres are trained
-    in the clustering phase; ``autoencoder_`` keeps the pretrained decoder unchanged.
-
-    Read more in the :ref:`User Guide <dec>`.
-
-    Parameters
-    ----------
-    n_clusters : int, default=8
-        Number of clusters ``K``.
-""" + _TRAINING_PARAMS_DOC.replace("    batch_size", _DEC_OPT_DOC, 1) + _SHARED_PARAMS_DOC \
-        + _ATTRIBUTES_DOC.format(rec="") + """
     See Also
     --------
     IDEC : keeps the decoder and its reconstruction loss during clustering.
@@ -326,27 +313,8 @@ class DEC(_BaseDEC):
         self.callbacks = callbacks
 
 
-_LAM_DOC = """\
-    lam : float, default=0.1
-        ``γ``: weight of the clustering term ``KL(P || Q)`` against the reconstruction error
-        (which has weight 1). The reconstruction error is the squared error averaged over the
-        features and the batch (Keras' ``mse``, the reference code's convention, under which
-        the published γ = 0.1 was tuned). ``lam=0`` trains the autoencoder
-        alone with fixed centres.
-"""
-
-_IDEC_OPT_DOC = """    optimizer : {"adam", "sgd"}, default="adam"
-        Optimiser of the clustering phase. The IDEC code uses Adam (1e-3) on MNIST and
-        SGD (lr 0.1, momentum 0.99, ``T = 30``) on USPS; DCEC uses Adam.
-    learning_rate : float, default=1e-3
-        Its step size.
-    momentum : float in [0, 1), default=0.9
-        SGD momentum (ignored by Adam).
-    batch_size"""
-
-
 class IDEC(_BaseDEC):
-    __doc__ = """Improved Deep Embedded Clustering (Guo, Gao, Liu and Yin, IJCAI 2017).
+    """Improved Deep Embedded Clustering (Guo, Gao, Liu and Yin, IJCAI 2017).
 
     DEC with the decoder kept: the autoencoder and the centres minimise
     ``L = L_r + γ KL(P || Q)``, so that the reconstruction error preserves the local
@@ -364,8 +332,107 @@ class IDEC(_BaseDEC):
     ----------
     n_clusters : int, default=8
         Number of clusters ``K``.
-""" + _LAM_DOC + _TRAINING_PARAMS_DOC.replace("    batch_size", _IDEC_OPT_DOC, 1) \
-        + _SHARED_PARAMS_DOC + _ATTRIBUTES_DOC.format(rec=", ``reconstruction``") + """
+    lam : float, default=0.1
+        ``γ``: weight of the clustering term ``KL(P || Q)`` against the reconstruction error
+        (which has weight 1). The reconstruction error is the squared error averaged over the
+        features and the batch (Keras' ``mse``, the reference code's convention, under which
+        the published γ = 0.1 was tuned). ``lam=0`` trains the autoencoder
+        alone with fixed centres.
+    alpha : float, default=1.0
+        Degrees of freedom ``α`` of the Student's t kernel
+        ``q_ij ∝ (1 + ||z_i − μ_j||² / α)^{−(α+1)/2}`` (1 in every reference).
+    update_interval : int, default=140
+        ``T``: mini-batch steps between two updates of the target distribution ``P``, which is
+        computed from the soft assignments of the whole training set (140 in DEC-keras,
+        IDEC and DCEC for MNIST; the references use 30 on USPS and 3-20 on small sets).
+    tol : float in [0, 1], default=1e-3
+        ``δ``: stop when fewer than this fraction of the training labels changed between two
+        consecutive target updates (0.1 %, as the references).
+    max_iter : int, default=200
+        Maximum number of epochs of the clustering phase. The references count mini-batch
+        steps: ``maxiter = 2e4`` steps of 256 samples are 73 epochs of MNIST (70 000) and
+        512 of its 10 000-image test set.
+    optimizer : {"adam", "sgd"}, default="adam"
+        Optimiser of the clustering phase. The IDEC code uses Adam (1e-3) on MNIST and
+        SGD (lr 0.1, momentum 0.99, ``T = 30``) on USPS; DCEC uses Adam.
+    learning_rate : float, default=1e-3
+        Its step size.
+    momentum : float in [0, 1), default=0.9
+        SGD momentum (ignored by Adam).
+    batch_size : int, default=256
+    pretrain_learning_rate : float or "auto", default="auto"
+        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``,
+        1 for ``"sgd"``.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
+        on the training data, the untrained network (layout and initial weights, set by
+        ``random_state``), the pretraining parameters and the device, so that a search over
+        clustering parameters (``GridSearchCV``) pretrains once per training set. None
+        disables caching.
+    n_init : int, default=20
+        k-means restarts that initialise the centres ``μ`` on the pretrained embedding.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, shuffling and k-means. The caller's global RNGs are not touched.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar per phase.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        Training device; ``"auto"`` uses CUDA when available. Fitted networks live on the
+        CPU.
+    callbacks : list of callable, default=None
+        ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
+    n_components : int, default=10
+        Size ``p`` of the embedding ``z = f_θ(x)``.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Hidden widths of the MLP autoencoder (``d-500-500-2000-p``, the network of DEC).
+    activation : str, default="relu"
+        Hidden-layer activation of the MLP.
+    autoencoder : None, nn.Module, or callable, default=None
+        None builds the MLP from the parameters above. A module instance (with ``encode``
+        and ``decode`` methods) is deep-copied; with ``pretrain_epochs=0`` its weights are
+        used as they are (e.g. the ``autoencoder_`` of a fitted :class:`AEKMeans`). A class
+        or factory is called with ``n_features`` and ``n_components``; e.g.
+        ``functools.partial(ConvAutoencoder, input_shape=(28, 28))``.
+    pretrain : {"adam", "sgd", "greedy"}, default="adam"
+        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`):
+        ``"adam"`` trains the whole network end to end with Adam; ``"sgd"`` with SGD and
+        momentum 0.9 (the DEC-keras MNIST recipe, learning rate 1 on the squared error
+        averaged over the features, meant for inputs scaled to [0, 1]); ``"greedy"``
+        trains each layer pair as a denoising autoencoder first, then fine-tunes end to
+        end (the DEC paper's schedule, here with Adam).
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of end-to-end pretraining (``"greedy"`` trains each layer pair for half as
+        many before). ``"auto"`` aims at 8 000 optimiser steps of ``batch_size`` samples,
+        within 50 to 300 epochs (200 epochs on 10 000 samples, 300 on 1 797). 0 skips
+        the pretraining.
+
+    Attributes
+    ----------
+    autoencoder_ : torch.nn.Module
+        Trained network (CPU, eval mode).
+    cluster_centers_ : ndarray of shape (n_clusters, n_components_)
+        Centres ``μ_j`` in the latent space.
+    labels_ : ndarray of shape (n_samples,)
+        ``predict`` of the training data with the final network (``argmax_j q_ij``, the
+        nearest centre). The reference code reports the labels of the last target update
+        instead; they differ by at most the last interval's changes.
+    inertia_ : float
+        Sum of squared latent distances of the training data to their centre.
+    pretrain_epochs_ : int
+        Epochs of end-to-end pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    n_iter_ : int
+        Epochs of the clustering phase run (the last one may be partial: training stops at
+        the target update where the labels settle).
+    n_target_updates_ : int
+        Times the target distribution was computed.
+    n_components_ : int
+    history_ : list of dict
+        One record per epoch: ``phase``, ``epoch``, ``seconds``; "pretrain" records add
+        ``reconstruction``; the "init" record ``inertia`` and ``kmeans_iter``; "cluster"
+        records add ``loss``, ``clustering`` (the KL term), ``reconstruction``,
+        ``target_updates`` and ``changed`` (label change at the epoch's last target update).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
     See Also
     --------
     DEC : the same clustering term without the reconstruction loss.
@@ -439,7 +506,75 @@ class IDEC(_BaseDEC):
     }
 
 
-_DCEC_NETWORK_DOC = """\
+class DCEC(_BaseDEC):
+    """Deep Convolutional Embedded Clustering (Guo, Liu, Zhu and Yin, ICONIP 2017).
+
+    IDEC (:class:`IDEC`) on a convolutional autoencoder
+    (:class:`~skdeepcluster.networks.ConvAutoencoder`: conv32 5x5, conv64 5x5, conv128 3x3,
+    all stride 2, a linear embedding, mirrored transposed convolutions). The loss is
+    ``L = L_r + γ L_c`` with ``L_r`` the mean squared reconstruction error and
+    ``L_c = KL(P || Q)``; the CAE is pretrained with ``γ = 0`` (Adam, 200 epochs), the
+    centres initialised by k-means (20 restarts) on the embedding, then the CAE and the
+    centres are trained jointly with Adam, ``P`` updated every ``T = 140`` steps, until
+    fewer than ``δ = 0.1 %`` of the labels change between two updates.
+
+    ``X`` stays 2-D (n_samples x n_pixels), as scikit-learn requires; ``input_shape`` says
+    how the network reshapes each row.
+
+    Read more in the :ref:`User Guide <dec>`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters ``K``.
+    lam : float, default=0.1
+        ``γ``: weight of the clustering term ``KL(P || Q)`` against the reconstruction error
+        (which has weight 1). The reconstruction error is the squared error averaged over the
+        features and the batch (Keras' ``mse``, the reference code's convention, under which
+        the published γ = 0.1 was tuned). ``lam=0`` trains the autoencoder
+        alone with fixed centres.
+    alpha : float, default=1.0
+        Degrees of freedom ``α`` of the Student's t kernel
+        ``q_ij ∝ (1 + ||z_i − μ_j||² / α)^{−(α+1)/2}`` (1 in every reference).
+    update_interval : int, default=140
+        ``T``: mini-batch steps between two updates of the target distribution ``P``, which is
+        computed from the soft assignments of the whole training set (140 in DEC-keras,
+        IDEC and DCEC for MNIST; the references use 30 on USPS and 3-20 on small sets).
+    tol : float in [0, 1], default=1e-3
+        ``δ``: stop when fewer than this fraction of the training labels changed between two
+        consecutive target updates (0.1 %, as the references).
+    max_iter : int, default=200
+        Maximum number of epochs of the clustering phase. The references count mini-batch
+        steps: ``maxiter = 2e4`` steps of 256 samples are 73 epochs of MNIST (70 000) and
+        512 of its 10 000-image test set.
+    optimizer : {"adam", "sgd"}, default="adam"
+        Optimiser of the clustering phase. The IDEC code uses Adam (1e-3) on MNIST and
+        SGD (lr 0.1, momentum 0.99, ``T = 30``) on USPS; DCEC uses Adam.
+    learning_rate : float, default=1e-3
+        Its step size.
+    momentum : float in [0, 1), default=0.9
+        SGD momentum (ignored by Adam).
+    batch_size : int, default=256
+    pretrain_learning_rate : float or "auto", default="auto"
+        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``,
+        1 for ``"sgd"``.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
+        on the training data, the untrained network (layout and initial weights, set by
+        ``random_state``), the pretraining parameters and the device, so that a search over
+        clustering parameters (``GridSearchCV``) pretrains once per training set. None
+        disables caching.
+    n_init : int, default=20
+        k-means restarts that initialise the centres ``μ`` on the pretrained embedding.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, shuffling and k-means. The caller's global RNGs are not touched.
+    verbose : int, default=0
+        0 is silent; 1 shows a progress bar per phase.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+        Training device; ``"auto"`` uses CUDA when available. Fitted networks live on the
+        CPU.
+    callbacks : list of callable, default=None
+        ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
     input_shape : tuple of int or None, default=None
         Shape of one image, ``(H, W)`` or ``(C, H, W)`` (channels first); each row of ``X`` is
         an image flattened in that order. None: a square one-channel image of
@@ -467,32 +602,35 @@ _DCEC_NETWORK_DOC = """\
         many before). ``"auto"`` aims at 8 000 optimiser steps of ``batch_size`` samples,
         within 50 to 300 epochs (200 epochs on 10 000 samples, 300 on 1 797). 0 skips
         the pretraining.
-"""
 
-
-class DCEC(_BaseDEC):
-    __doc__ = """Deep Convolutional Embedded Clustering (Guo, Liu, Zhu and Yin, ICONIP 2017).
-
-    IDEC (:class:`IDEC`) on a convolutional autoencoder
-    (:class:`~skdeepcluster.networks.ConvAutoencoder`: conv32 5x5, conv64 5x5, conv128 3x3,
-    all stride 2, a linear embedding, mirrored transposed convolutions). The loss is
-    ``L = L_r + γ L_c`` with ``L_r`` the mean squared reconstruction error and
-    ``L_c = KL(P || Q)``; the CAE is pretrained with ``γ = 0`` (Adam, 200 epochs), the
-    centres initialised by k-means (20 restarts) on the embedding, then the CAE and the
-    centres are trained jointly with Adam, ``P`` updated every ``T = 140`` steps, until
-    fewer than ``δ = 0.1 %`` of the labels change between two updates.
-
-    ``X`` stays 2-D (n_samples x n_pixels), as scikit-learn requires; ``input_shape`` says
-    how the network reshapes each row.
-
-    Read more in the :ref:`User Guide <dec>`.
-
-    Parameters
+    Attributes
     ----------
-    n_clusters : int, default=8
-        Number of clusters ``K``.
-""" + _LAM_DOC + _TRAINING_PARAMS_DOC.replace("    batch_size", _IDEC_OPT_DOC, 1) \
-        + _DCEC_NETWORK_DOC + _ATTRIBUTES_DOC.format(rec=", ``reconstruction``") + """
+    autoencoder_ : torch.nn.Module
+        Trained network (CPU, eval mode).
+    cluster_centers_ : ndarray of shape (n_clusters, n_components_)
+        Centres ``μ_j`` in the latent space.
+    labels_ : ndarray of shape (n_samples,)
+        ``predict`` of the training data with the final network (``argmax_j q_ij``, the
+        nearest centre). The reference code reports the labels of the last target update
+        instead; they differ by at most the last interval's changes.
+    inertia_ : float
+        Sum of squared latent distances of the training data to their centre.
+    pretrain_epochs_ : int
+        Epochs of end-to-end pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    n_iter_ : int
+        Epochs of the clustering phase run (the last one may be partial: training stops at
+        the target update where the labels settle).
+    n_target_updates_ : int
+        Times the target distribution was computed.
+    n_components_ : int
+    history_ : list of dict
+        One record per epoch: ``phase``, ``epoch``, ``seconds``; "pretrain" records add
+        ``reconstruction``; the "init" record ``inertia`` and ``kmeans_iter``; "cluster"
+        records add ``loss``, ``clustering`` (the KL term), ``reconstruction``,
+        ``target_updates`` and ``changed`` (label change at the epoch's last target update).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
     See Also
     --------
     IDEC : the same objective on a fully connected autoencoder.
