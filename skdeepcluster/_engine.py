@@ -386,7 +386,7 @@ def minibatch_pass(data, batch_size, generator, step, *, phase="train", epoch=1,
 
 
 def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None,
-               epoch_begin=None, epoch_end=None, tol=None, callbacks=(), history=None,
+               epoch_begin=None, epoch_end=None, converged=None, callbacks=(), history=None,
                verbose=0, diverged_hint="the learning rate is probably too large"):
     """Epochs of shuffled mini-batch steps: :func:`epoch_loop` over :func:`minibatch_pass`.
 
@@ -406,8 +406,8 @@ def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None
         Called before each epoch; its dict joins the record.
     epoch_end : callable ``epoch_end(epoch) -> dict``, optional
         Called after each epoch; its dict joins the record.
-    tol : float, optional
-        Stop once the record's ``"changed"`` entry is below ``tol``.
+    converged : callable ``converged(record) -> bool``, optional
+        The stop rule, checked after every epoch (as in :func:`epoch_loop`).
     diverged_hint : str
         Likely cause named in the error raised when a loss is not finite.
 
@@ -426,9 +426,6 @@ def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None
         if epoch_end is not None:
             record.update(epoch_end(epoch))
         return record
-
-    def converged(record):
-        return tol is not None and record.get("changed") is not None and record["changed"] < tol
 
     return epoch_loop(run_epoch, phase=phase, n_epochs=n_epochs, converged=converged,
                       owner=owner, callbacks=callbacks, history=history, verbose=verbose)

@@ -277,7 +277,8 @@ def test_run_epochs_stops_on_tol_and_on_callbacks():
     changes = iter([0.5, 0.2, 0.05, 0.01])
     n = run_epochs(data, phase="c", n_epochs=10, batch_size=3,
                    generator=seeded_generator(0, "cpu"), step=_mean_step,
-                   epoch_end=lambda e: {"changed": next(changes)}, tol=0.1)
+                   epoch_end=lambda e: {"changed": next(changes)},
+                   converged=lambda record: record["changed"] < 0.1)
     assert n == 3
     calls = []
     n = run_epochs(data, phase="c", n_epochs=10, batch_size=3,
