@@ -266,7 +266,8 @@ def print_curves(rows):
 
 
 def print_defaults(rows):
-    """Per (data set, rows): each estimator's ACC per seed, mean, and seeds above KMeans."""
+    """Per (data set, rows): each estimator's ACC per seed, mean, and seeds above KMeans
+    (and above AEKMeans on the same seed, i.e. the same pretrained network)."""
     groups, kmeans = {}, {}
     for r in rows:
         if r["config"] == "KMeans":
@@ -278,21 +279,27 @@ def print_defaults(rows):
         seeds = sorted({s for runs in by_config.values() for s in runs})
         print(f"\n{name}, {n} rows, seeds {seeds}: ACC per seed\n")
         print("| estimator | " + " | ".join(f"seed {s}" for s in seeds)
-              + " | mean | seeds above KMeans | fit s (pretraining + own phase) |")
-        print("|---|" + "---|" * (len(seeds) + 3))
+              + " | mean | seeds above KMeans | seeds above AEKMeans | NMI mean "
+              "| fit s (pretraining + own phase) |")
+        print("|---|" + "---|" * (len(seeds) + 5))
+        aekm = by_config.get("AEKMeans", {})
+        aekm_acc = [aekm[s]["acc"] if s in aekm else np.nan for s in seeds]
         ref = [kmeans.get((name, n, s), np.nan) for s in seeds]
         print("| KMeans(n_init=10) | " + " | ".join(f"{a:.3f}" for a in ref)
-              + f" | {np.nanmean(ref):.3f} | | |")
+              + f" | {np.nanmean(ref):.3f} | | | | |")
         for config, runs in by_config.items():
             acc = [runs[s]["acc"] if s in runs else np.nan for s in seeds]
             above = sum(a > k for a, k in zip(acc, ref))
+            above_ae = ("" if config == "AEKMeans" or not aekm else
+                        f"{sum(a > k for a, k in zip(acc, aekm_acc))}/{len(seeds)}")
+            nmi = np.nanmean([runs[s]["nmi"] for s in runs])
             sec = np.nanmean([runs[s]["pretrain_seconds"] + (
                 runs[s]["seconds"] if runs[s]["pretrain_cached"] else
                 runs[s]["seconds"] - runs[s]["pretrain_seconds"]) for s in runs])
             pre = np.nanmean([runs[s]["pretrain_seconds"] for s in runs])
             print(f"| {config} | " + " | ".join(f"{a:.3f}" for a in acc)
-                  + f" | {np.nanmean(acc):.3f} | {above}/{len(seeds)} | "
-                  f"{sec:.0f} ({pre:.0f} + {sec - pre:.0f}) |")
+                  + f" | {np.nanmean(acc):.3f} | {above}/{len(seeds)} | {above_ae} | "
+                  f"{nmi:.3f} | {sec:.0f} ({pre:.0f} + {sec - pre:.0f}) |")
 
 
 def print_table(path):
