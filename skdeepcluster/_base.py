@@ -49,6 +49,7 @@ from ._engine import (
     seeded_generator,
 )
 from ._kmeans import kmeans, nearest_centers
+from ._losses import batch_total_variance
 from ._pretrain import (
     PRETRAIN_RECIPES,
     pretrained_autoencoder,
@@ -57,7 +58,7 @@ from ._pretrain import (
 )
 from .networks import ACTIVATIONS, build_autoencoder, check_autoencoder
 
-__all__ = ["BaseDeepClusterer", "FitState", "SoftAssignmentMixin"]
+__all__ = ["BaseDeepClusterer", "FitState", "SoftAssignmentMixin", "scaled_clustering_term"]
 
 #: Rows per forward pass when embedding a whole data set without gradients.
 EMBED_CHUNK_ROWS = 4096
@@ -96,6 +97,16 @@ def embed(autoencoder, data, chunk_rows=EMBED_CHUNK_ROWS):
     finally:
         autoencoder.train(was_training)
     return torch.cat(parts)
+
+
+def scaled_clustering_term(term, Z, state, scale_invariant):
+    """A k-means-type clustering term of a batch, divided by the batch's total variance when
+    ``scale_invariant`` (:func:`~skdeepcluster._losses.batch_total_variance`; a batch of one
+    row uses the whole training embedding's)."""
+    if not scale_invariant:
+        return term
+    return term / batch_total_variance(
+        Z, lambda: float(torch.var(state.embedding, dim=0, correction=0).sum()))
 
 
 def _check_callbacks(callbacks):

@@ -10,6 +10,7 @@ from ._base import BaseDeepClusterer, FitState, SoftAssignmentMixin
 from ._losses import (
     absolute_sigma,
     anneal_rate,
+    batch_total_variance,
     concrete_kmeans_loss,
     gumbel_noise,
     rbf_assignment_proba,
@@ -295,25 +296,12 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         clustering, _ = concrete_kmeans_loss(Z, state.centers, state.tau, state.sigma, noise)
         clustering = clustering / Z.shape[0]
         if self.scale_invariant:
-            clustering = clustering / self._batch_total_variance(Z, state)
+            clustering = clustering / batch_total_variance(Z, state.total_variance)
         return {
             "loss": reconstruction + self.lam * clustering,
             "reconstruction": reconstruction,
             "clustering": clustering,
         }
-
-    @staticmethod
-    def _batch_total_variance(Z, state):
-        """Total variance of the batch's embedding, differentiable (the scale of ``L_CKM``).
-
-        A batch of one row has no spread: the last total variance of the whole embedding
-        (a constant) stands in for it.
-        """
-        if Z.shape[0] > 1:
-            variance = torch.var(Z, dim=0, correction=0).sum()
-        else:
-            variance = Z.new_tensor(state.total_variance)
-        return variance.clamp_min(torch.finfo(Z.dtype).tiny)
 
     def _set_method_attributes(self, state):
         self._measure_embedding(state, state.embedding)

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ._base import BaseDeepClusterer, FitState, embed
+from ._base import BaseDeepClusterer, FitState, embed, scaled_clustering_term
 from ._engine import seeded_generator
 from ._kmeans import count_based_center_update, kmeans, nearest_centers, relocate_empty
 from ._losses import reconstruction_loss
@@ -55,10 +55,17 @@ class DCN(BaseDeepClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters ``K``.
-    lam : float, default=1.0
+    lam : float, default=20.0
         ``λ``: weight of the clustering term ``(λ/2) ||z − M s||²`` against the
-        reconstruction error (the reference code's ``lbd = beta = 1``, i.e. ``λ = 2``, on a
-        mean over the batch; published ``λ`` range 1e-2 ... 1e2).
+        reconstruction error. With ``scale_invariant=True`` (the default) the term is
+        divided by the batch's total variance first, and ``λ = 20`` gives it the weight 10
+        that :class:`DKM` and :class:`CenteringKM` use. With ``scale_invariant=False`` it is
+        the paper's term (the reference code's ``lbd = beta = 1`` is ``λ = 2``; published
+        range 1e-2 ... 1e2).
+    scale_invariant : bool, default=True
+        Divide the clustering term of each mini-batch by the total variance of the batch's
+        embedding, so that it cannot be lowered by shrinking every code (the same switch as
+        :class:`ConcreteKMeans`'s). False gives the paper's term.
     center_count_init : float, default=100.0
         Initial sample count ``c_k`` of every centre (the reference code's 100; 0 is the
         paper's pure running mean, whose first update moves a centre onto one sample).
@@ -161,6 +168,7 @@ class DCN(BaseDeepClusterer):
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "scale_invariant": ["boolean"],
     }
     _fit_state = _DCNState
 
@@ -168,10 +176,11 @@ class DCN(BaseDeepClusterer):
         self,
         n_clusters=8,
         *,
-        lam=1.0,
+        lam=20.0,
         center_count_init=100.0,
         refit_interval=None,
         final_kmeans=False,
+        scale_invariant=True,
         max_iter=50,
         tol=0.0,
         learning_rate=1e-4,
@@ -195,6 +204,7 @@ class DCN(BaseDeepClusterer):
         self.center_count_init = center_count_init
         self.refit_interval = refit_interval
         self.final_kmeans = final_kmeans
+        self.scale_invariant = scale_invariant
         self.max_iter = max_iter
         self.tol = tol
         self.learning_rate = learning_rate
@@ -230,7 +240,8 @@ class DCN(BaseDeepClusterer):
         Z = ae.encode(X_batch)
         reconstruction = reconstruction_loss(ae.decode(Z), X_batch, "sum")
         residual = Z - state.centers[state.assignments[idx]]
-        clustering = (residual * residual).sum(dim=1).mean()
+        clustering = scaled_clustering_term((residual * residual).sum(dim=1).mean(), Z, state,
+                             self.scale_invariant)
         return {
             "loss": reconstruction + (self.lam / 2.0) * clustering,
             "reconstruction": reconstruction,

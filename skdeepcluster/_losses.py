@@ -12,6 +12,7 @@ from ._kmeans import center_scores, squared_distances
 __all__ = [
     "absolute_sigma",
     "anneal_rate",
+    "batch_total_variance",
     "concrete_kmeans_center_grad",
     "concrete_kmeans_loss",
     "gumbel_noise",
@@ -222,6 +223,23 @@ def weighted_kmeans_loss(D, G):
     """The soft k-means term ``mean_i Σ_k D_ik G_ik`` of DKM and CenteringKM (the batch mean
     of each sample's weighted squared distances to the centres)."""
     return (D * G).sum(dim=1).mean()
+
+
+def batch_total_variance(Z, whole_variance):
+    """Total variance ``tr Cov(Z)`` of a batch's embedding, differentiable.
+
+    Dividing a k-means-type term by it makes the term scale-free: the fraction of the
+    batch's spread left within clusters, which the encoder cannot lower by shrinking every
+    code (the decoder can undo any rescaling of the codes). A batch of one row has no
+    spread: ``whole_variance`` (a float, or a callable returning one: the total variance of
+    the whole training embedding) stands in for it as a constant.
+    """
+    if Z.shape[0] > 1:
+        variance = torch.var(Z, dim=0, correction=0).sum()
+    else:
+        value = whole_variance() if callable(whole_variance) else whole_variance
+        variance = Z.new_tensor(value)
+    return variance.clamp_min(torch.finfo(Z.dtype).tiny)
 
 
 def rbf_assignment_proba(Z, centers, sigma):

@@ -18,8 +18,9 @@ from skdeepcluster import DCN, DKM, AEKMeans, CenteringKM
 from skdeepcluster._dcn import _DCNState
 from skdeepcluster._dkm import dkm_alpha_schedule
 from skdeepcluster._engine import HostData
-from skdeepcluster._kmeans import count_based_center_update, kmeans, lloyd
+from skdeepcluster._kmeans import count_based_center_update, kmeans, lloyd, squared_distances
 from skdeepcluster._losses import (
+    batch_total_variance,
     inverse_power_weights,
     softmin_weights,
     weighted_kmeans_loss,
@@ -315,3 +316,50 @@ def test_grid_search_over_lam_and_alpha_pretrains_once_per_fold(blobs, tmp_path,
         ).fit(X, y)
     assert len(search.cv_results_["params"]) == 4
     assert len(calls) == 3
+
+
+# ------------------------------------------------------------------ scale invariance
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.01, 100.0), st.integers(0, 10_000))
+def test_scale_invariant_terms_do_not_reward_shrinking(scale, seed):
+    gen = torch.Generator().manual_seed(seed)
+    Z = torch.randn(16, 3, generator=gen, dtype=torch.float64)
+    C = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+
+    def centering(Z, C):
+        D = squared_distances(Z, C)
+        return batch_total_variance_term(weighted_kmeans_loss(D, inverse_power_weights(
+            D, 3.0, eps=0.0)), Z)
+
+    def dcn(Z, C):
+        labels = torch.cdist(Z, C).argmin(dim=1)
+        return batch_total_variance_term(((Z - C[labels]) ** 2).sum(dim=1).mean(), Z)
+
+    for term in (centering, dcn):
+        assert float(term(scale * Z, scale * C)) == pytest.approx(float(term(Z, C)),
+                                                                  rel=1e-9)
+
+
+def batch_total_variance_term(term, Z):
+    return term / batch_total_variance(Z, 1.0)
+
+
+def test_batch_total_variance_of_one_row_uses_the_whole_embedding():
+    Z = torch.ones(1, 3, requires_grad=True)
+    assert float(batch_total_variance(Z, lambda: 7.0)) == 7.0
+    Z2 = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
+    assert float(batch_total_variance(Z2, 99.0)) == 1.0  # var 1 in x, 0 in y
+
+
+@pytest.mark.parametrize("cls", [DKM, CenteringKM, DCN])
+def test_scale_invariant_switch_changes_the_training(blobs, cls):
+    X, _ = blobs
+    a = cls(3, pretrain_epochs=5, max_iter=2, n_components=3, **SMALL).fit(X)
+    b = cls(3, pretrain_epochs=5, max_iter=2, n_components=3,
+            scale_invariant=not a.scale_invariant, **SMALL).fit(X)
+    a_loss = [r["clustering"] for r in a.history_ if r["phase"] == "cluster"]
+    b_loss = [r["clustering"] for r in b.history_ if r["phase"] == "cluster"]
+    assert a_loss != b_loss
+    # the scale-invariant term is a fraction of the batch's spread: below 1 near centres
+    si = a_loss if a.scale_invariant else b_loss
+    assert all(0 < v < 1 for v in si)
