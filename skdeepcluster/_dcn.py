@@ -43,7 +43,10 @@ class DCN(BaseDeepClusterer):
     Names of the paper: ``lam`` is ``λ`` (the weight of the clustering term; the reference
     code weighs the reconstruction by ``lbd`` and the clustering term by ``beta``, i.e.
     ``λ = 2 beta / lbd``), ``cluster_centers_`` is ``M``. The reconstruction error is summed
-    over the features (the papers' sums). Extras of the reference code that the paper does
+    over the features (the papers' sums). By default the clustering term of each mini-batch
+    is divided by the batch's total variance (``scale_invariant=True``, this package's
+    choice, as :class:`DKM`'s); ``scale_invariant=False, lam=2.0`` is the reference code's
+    objective. Extras of the reference code that the paper does
     not have are switches: ``center_count_init`` (the code starts every count at 100),
     ``refit_interval`` (the code re-fits ``M`` and ``s`` by k-means every 10 epochs) and
     ``final_kmeans`` (the code can report the labels of a final k-means run). The reference

@@ -86,7 +86,10 @@ class DKM(BaseDeepClusterer):
     tends to the distance to the nearest representative. Gradients flow through ``G`` as
     well as through the distances, and the representatives are parameters of the optimiser.
     The reconstruction error is summed over the features (the reference code's convention,
-    under which its ``λ = 1`` was chosen).
+    under which its ``λ = 1`` was chosen). By default the k-means term of each mini-batch is
+    divided by the batch's total variance (``scale_invariant=True``, this package's choice:
+    the paper's term lets the network shrink the embedding, see the parameter);
+    ``scale_invariant=False, lam=1.0`` is the paper's objective.
 
     Two regimes of the reference code:
 
@@ -332,9 +335,10 @@ class CenteringKM(BaseDeepClusterer):
 
     Names of the paper: ``lam`` is ``λ``, ``alpha`` is ``α``, ``cluster_centers_`` are the
     centres ``R`` of the last k-means refit. Defaults: the paper's MNIST setting (``α = 3``,
-    ``λ = 10``, 100 epochs, batch 256); the paper gives no optimiser or network, so the DKM
-    setting it builds on is used (Adam 1e-3, d-500-500-2000-K MLP, reconstruction summed
-    over the features).
+    ``λ = 10``, 100 epochs, batch 256) on a scale-invariant loss (``scale_invariant=True``,
+    this package's choice; False is the paper's loss); the paper gives no optimiser or
+    network, so the DKM setting it builds on is used (Adam 1e-3, d-500-500-2000-K MLP,
+    reconstruction summed over the features).
 
     Read more in the :ref:`User Guide <kmeans_family>`.
 
