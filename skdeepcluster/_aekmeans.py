@@ -8,11 +8,11 @@ __all__ = ["AEKMeans"]
 class AEKMeans(BaseDeepClusterer):
     """Autoencoder + k-means: the two-step baseline of every deep clustering paper ("AE+KM").
 
-    The autoencoder is trained on the reconstruction loss alone, then k-means
-    (:class:`ShallowConcreteKMeans`, on the training device) clusters the embeddings of the
-    training data. Every joint method must beat it: they start from the same pretraining
-    and the same k-means initialisation (with the same ``random_state`` the pretrained
-    network and the initial centres are identical).
+    The autoencoder is trained on the reconstruction loss alone, then k-means (k-means++
+    and Lloyd in torch, on the training device, ``n_init`` restarts) clusters the
+    embeddings of the training data. Every joint method must beat it: they start from the
+    same pretraining (with the same ``random_state`` the pretrained network is identical;
+    with the same ``n_init`` the initial centres too).
 
     Read more in the :ref:`User Guide <deep>`.
 
