@@ -16,7 +16,13 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseDeepClusterer, FitState, embed, scaled_clustering_term
+from ._base import (
+    BaseDeepClusterer,
+    FitState,
+    SoftAssignmentMixin,
+    embed,
+    scaled_clustering_term,
+)
 from ._engine import seeded_generator
 from ._kmeans import kmeans, squared_distances
 from ._losses import (
@@ -73,7 +79,7 @@ class _DKMState(FitState):
     alpha: float = 1.0
 
 
-class DKM(BaseDeepClusterer):
+class DKM(SoftAssignmentMixin, BaseDeepClusterer):
     """Deep k-Means (Moradi Fard, Thonet and Gaussier, Pattern Recognition Letters 2020).
 
     The autoencoder ``g_φ ∘ f_θ`` and the cluster representatives ``r_k`` are trained
@@ -183,6 +189,9 @@ class DKM(BaseDeepClusterer):
         network (the reference reports the distances stored during the last epoch).
     inertia_ : float
         Sum of squared latent distances of the training data to their representative.
+    alpha_ : float
+        Inverse temperature of the last epoch (the last value of an annealed schedule);
+        ``predict_proba`` returns the softmin weights ``G`` with it.
     pretrain_epochs_ : int
         Epochs of pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
     n_iter_ : int
@@ -217,6 +226,8 @@ class DKM(BaseDeepClusterer):
     (3, 3)
     >>> [r["alpha"] for r in dkm.history_ if r["phase"] == "cluster"][:2]
     [1000.0, 1000.0]
+    >>> dkm.predict_proba(X[:2]).sum(axis=1).round(6).tolist()
+    [1.0, 1.0]
     """
 
     _parameter_constraints: dict = {
@@ -309,6 +320,17 @@ class DKM(BaseDeepClusterer):
             "clustering": clustering,
         }
 
+    def _set_method_attributes(self, state):
+        self.alpha_ = float(state.alpha) if self.max_iter else self._final_alpha()
+
+    def _final_alpha(self):
+        if self.alpha == "annealed":
+            return dkm_alpha_schedule(max(self.max_iter // self.epochs_per_alpha, 1))[-1]
+        return float(self.alpha)
+
+    def _proba(self, Z, centers):
+        return softmin_weights(squared_distances(Z, centers), self.alpha_)
+
 
 @dataclass(eq=False)
 class _CenteringState(FitState):
@@ -317,7 +339,7 @@ class _CenteringState(FitState):
     refit_generator: torch.Generator | None = None
 
 
-class CenteringKM(BaseDeepClusterer):
+class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
     """Deep clustering with a centering loss and per-epoch k-means re-initialisation.
 
     The method of seed paper 001 ("CenteringKM" in this package). The autoencoder minimises
@@ -443,6 +465,8 @@ class CenteringKM(BaseDeepClusterer):
     True
     >>> "kmeans_iter" in ckm.history_[-1]
     True
+    >>> ckm.predict_proba(X[:2]).shape
+    (2, 3)
     """
 
     _parameter_constraints: dict = {
@@ -535,3 +559,6 @@ class CenteringKM(BaseDeepClusterer):
         state.labels = result.labels
         return {"changed": state.changed, "kmeans_iter": result.n_iter,
                 "inertia": result.inertia}
+
+    def _proba(self, Z, centers):
+        return inverse_power_weights(squared_distances(Z, centers), self.alpha)

@@ -232,14 +232,15 @@ def batch_total_variance(Z, whole_variance):
     batch's spread left within clusters, which the encoder cannot lower by shrinking every
     code (the decoder can undo any rescaling of the codes). A batch of one row has no
     spread: ``whole_variance`` (a float, or a callable returning one: the total variance of
-    the whole training embedding) stands in for it as a constant.
+    the whole training embedding) stands in for it as a constant, or 1 when that is zero.
+    The batch's variance is floored at the dtype's machine epsilon.
     """
+    eps = torch.finfo(Z.dtype).eps
     if Z.shape[0] > 1:
-        variance = torch.var(Z, dim=0, correction=0).sum()
-    else:
-        value = whole_variance() if callable(whole_variance) else whole_variance
-        variance = Z.new_tensor(value)
-    return variance.clamp_min(torch.finfo(Z.dtype).tiny)
+        return torch.var(Z, dim=0, correction=0).sum().clamp_min(eps)
+    value = whole_variance() if callable(whole_variance) else whole_variance
+    # A training set without spread (a single sample) has no scale to remove.
+    return Z.new_tensor(value if value > eps else 1.0)
 
 
 def rbf_assignment_proba(Z, centers, sigma):

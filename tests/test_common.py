@@ -58,7 +58,8 @@ _SPARSE_PROBA_REASON = (
     "scikit-learn's sparse-input check assumes that an estimator with predict_proba is a "
     "classifier and reads tags.classifier_tags.multi_class, which is None for a clusterer "
     "(AttributeError inside the check). fit, predict and predict_proba on CSR input work and "
-    "are tested in test_deep.py and test_dec.py (test_sparse_input_matches_dense)."
+    "are tested in test_deep.py, test_dec.py and test_kmeans_family.py "
+    "(test_sparse_input_matches_dense)."
 )
 
 #: Checks each estimator is known to fail, with the reason.
@@ -70,7 +71,7 @@ EXPECTED_FAILED_CHECKS = {
     **{cls: {
         "check_estimator_sparse_array": _SPARSE_PROBA_REASON,
         "check_estimator_sparse_matrix": _SPARSE_PROBA_REASON,
-    } for cls in (ConcreteKMeans, DEC, IDEC, DCEC)},
+    } for cls in (ConcreteKMeans, DEC, IDEC, DCEC, DKM, CenteringKM)},
 }
 
 

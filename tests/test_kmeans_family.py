@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -363,3 +364,19 @@ def test_scale_invariant_switch_changes_the_training(blobs, cls):
     # the scale-invariant term is a fraction of the batch's spread: below 1 near centres
     si = a_loss if a.scale_invariant else b_loss
     assert all(0 < v < 1 for v in si)
+
+
+@pytest.mark.parametrize("cls", [DKM, CenteringKM, DCN])
+def test_sparse_input_matches_dense(blobs, cls):
+    X, _ = blobs
+    dense = cls(3, pretrain_epochs=3, max_iter=2, **SMALL).fit(X)
+    sparse = cls(3, pretrain_epochs=3, max_iter=2, **SMALL).fit(sp.csr_matrix(X))
+    np.testing.assert_array_equal(dense.labels_, sparse.labels_)
+    np.testing.assert_allclose(dense.transform(X), sparse.transform(sp.csr_matrix(X)),
+                               rtol=1e-5, atol=1e-6)
+    if cls is not DCN:
+        np.testing.assert_allclose(dense.predict_proba(X),
+                                   sparse.predict_proba(sp.csr_matrix(X)), atol=1e-6)
+        assert dense.predict_proba(X).argmax(axis=1).tolist() == dense.labels_.tolist()
+    else:
+        assert not hasattr(dense, "predict_proba")  # DCN has hard assignments only
