@@ -406,12 +406,14 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
 
             values, _ = minibatch_pass(data, self.batch_size, generator, step,
                                        phase="concrete", epoch=epoch)
-            # Centres that no sample chose move to the points farthest from theirs.
-            _, dist = assign_nearest(data, centers)
-            empty, _ = relocate_empty(centers, counts, data, dist)
+            n_relocated = 0
+            if bool((counts == 0).any()):
+                # Centres that no sample chose move to the points farthest from theirs.
+                _, dist = assign_nearest(data, centers)
+                n_relocated = int(relocate_empty(centers, counts, data, dist)[0].numel())
             return {"loss": values["loss"] * data.n_samples / total_weight,
                     "center_shift": float(((centers - old) ** 2).sum()), "tau": tau_t,
-                    "n_relocated": int(empty.numel())}
+                    "n_relocated": n_relocated}
 
         def settled(record):
             return record["center_shift"] <= tol_abs and record["n_relocated"] == 0
