@@ -108,8 +108,10 @@ class DCN(BaseDeepClusterer):
         Step size of the pretraining (``"auto"``: 1e-3 for Adam).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a folder or a :class:`joblib.Memory`).
-    n_init : int, default=10
-        k-means restarts of the initial centres (the reference: 10).
+    n_init : int, default=20
+        k-means restarts of the initial centres (the reference: 10; 20 as every deep
+        estimator of the package, so that the same ``random_state`` starts from
+        :class:`AEKMeans`'s clustering).
     random_state : int, RandomState instance or None, default=None
         Seeds weights, shuffling and k-means. The caller's global RNGs are not touched.
     verbose : int, default=0
@@ -196,7 +198,7 @@ class DCN(BaseDeepClusterer):
         batch_size=256,
         pretrain_learning_rate="auto",
         memory=None,
-        n_init=10,
+        n_init=20,
         random_state=None,
         verbose=0,
         device="auto",

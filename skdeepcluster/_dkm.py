@@ -166,9 +166,10 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a folder or a :class:`joblib.Memory`), so that a
         search over ``lam`` and ``alpha`` pretrains once per training set.
-    n_init : int, default=10
-        k-means restarts that initialise ``R`` (the reference: scikit-learn's k-means++ with
-        10 restarts).
+    n_init : int, default=20
+        k-means restarts that initialise ``R`` (the reference: 10; 20 as every deep
+        estimator of the package, so that the same ``random_state`` starts from
+        :class:`AEKMeans`'s clustering).
     random_state : int, RandomState instance or None, default=None
         Seeds weights, shuffling and k-means. The caller's global RNGs are not touched.
     verbose : int, default=0
@@ -257,7 +258,7 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         batch_size=256,
         pretrain_learning_rate="auto",
         memory=None,
-        n_init=10,
+        n_init=20,
         random_state=None,
         verbose=0,
         device="auto",
@@ -413,9 +414,10 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         Step size of the pretraining (``"auto"``: 1e-3 for Adam).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a folder or a :class:`joblib.Memory`).
-    n_init : int, default=10
+    n_init : int, default=20
         k-means restarts of the initial centres (and of every refit with
-        ``reinit="scratch"``).
+        ``reinit="scratch"``); 20 as every deep estimator of the package, so that the same
+        ``random_state`` starts from :class:`AEKMeans`'s clustering.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, shuffling and k-means. The caller's global RNGs are not touched.
     verbose : int, default=0
@@ -496,7 +498,7 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         batch_size=256,
         pretrain_learning_rate="auto",
         memory=None,
-        n_init=10,
+        n_init=20,
         random_state=None,
         verbose=0,
         device="auto",
