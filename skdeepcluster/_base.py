@@ -58,7 +58,8 @@ from ._pretrain import (
 )
 from .networks import ACTIVATIONS, build_autoencoder, check_autoencoder
 
-__all__ = ["BaseDeepClusterer", "FitState", "SoftAssignmentMixin", "scaled_clustering_term"]
+__all__ = ["BaseDeepClusterer", "FitState", "SoftAssignmentMixin", "scaled_clustering_term",
+           "set_labels"]
 
 #: Rows per forward pass when embedding a whole data set without gradients.
 EMBED_CHUNK_ROWS = 4096
@@ -97,6 +98,14 @@ def embed(autoencoder, data, chunk_rows=EMBED_CHUNK_ROWS):
     finally:
         autoencoder.train(was_training)
     return torch.cat(parts)
+
+
+def set_labels(state, labels):
+    """Record new training labels: ``state.changed`` becomes the fraction that differ from
+    the previous ones (the quantity ``tol`` is compared with); returns it."""
+    state.changed = float((labels != state.labels).sum() / labels.numel())
+    state.labels = labels
+    return state.changed
 
 
 def scaled_clustering_term(term, Z, state, scale_invariant):
@@ -401,10 +410,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         """Embed the whole training set, assign it with the method's rule and return the
         fraction of labels that changed (also kept in ``state.changed``)."""
         state.embedding = embed(state.autoencoder, state.data)
-        labels = self._assign(state.embedding, state.centers.detach())[0]
-        state.changed = float((labels != state.labels).sum() / labels.numel())
-        state.labels = labels
-        return state.changed
+        return set_labels(state, self._assign(state.embedding, state.centers.detach())[0])
 
     def _set_method_attributes(self, state):
         """Hook: fitted attributes specific to the method."""

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ._base import BaseDeepClusterer, FitState, embed, scaled_clustering_term
+from ._base import BaseDeepClusterer, FitState, embed, scaled_clustering_term, set_labels
 from ._engine import seeded_generator
 from ._kmeans import count_based_center_update, kmeans, nearest_centers, relocate_empty
 from ._losses import reconstruction_loss
@@ -282,9 +282,7 @@ class DCN(BaseDeepClusterer):
             state.assignments[far] = empty
             state.counts[empty] = float(self.center_count_init)
             state.n_relocated += int(empty.numel())
-        changed = (state.assignments != state.labels).sum() / state.assignments.numel()
-        state.changed = float(changed)
-        state.labels = state.assignments.clone()
+        set_labels(state, state.assignments.clone())
         record.update({"changed": state.changed, "n_relocated": state.n_relocated})
         return record
 

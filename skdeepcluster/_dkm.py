@@ -22,6 +22,7 @@ from ._base import (
     SoftAssignmentMixin,
     embed,
     scaled_clustering_term,
+    set_labels,
 )
 from ._engine import seeded_generator
 from ._kmeans import kmeans, squared_distances
@@ -74,8 +75,9 @@ _KMEANS_FAMILY_CONSTRAINTS = {
 
 @dataclass(eq=False)
 class _DKMState(FitState):
-    """DKM's fit state: the inverse temperature of the current epoch."""
+    """DKM's fit state: the inverse temperature of every epoch and of the current one."""
 
+    alphas: list | None = None
     alpha: float = 1.0
 
 
@@ -297,15 +299,18 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
 
     def _init_clustering(self, state):
         state.centers = torch.nn.Parameter(state.centers.clone())
+        state.alphas = self._alphas()
         return [state.centers]
 
+    def _alphas(self):
+        """The inverse temperature of every epoch."""
+        if self.alpha != "annealed":
+            return [float(self.alpha)] * max(self.max_iter, 1)
+        n_alphas = max(self.max_iter // self.epochs_per_alpha, 1)
+        return [a for a in dkm_alpha_schedule(n_alphas) for _ in range(self.epochs_per_alpha)]
+
     def _epoch_begin(self, state):
-        if self.alpha == "annealed":
-            n_alphas = max(self.max_iter // self.epochs_per_alpha, 1)
-            index = (state.epoch - 1) // self.epochs_per_alpha
-            state.alpha = dkm_alpha_schedule(n_alphas)[index]
-        else:
-            state.alpha = float(self.alpha)
+        state.alpha = state.alphas[state.epoch - 1]
         return {"alpha": state.alpha}
 
     def _batch_loss(self, state, idx, X_batch):
@@ -322,12 +327,8 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         }
 
     def _set_method_attributes(self, state):
-        self.alpha_ = float(state.alpha) if self.max_iter else self._final_alpha()
-
-    def _final_alpha(self):
-        if self.alpha == "annealed":
-            return dkm_alpha_schedule(max(self.max_iter // self.epochs_per_alpha, 1))[-1]
-        return float(self.alpha)
+        # the last epoch run (a callback may stop early); the schedule's end without epochs
+        self.alpha_ = float(state.alpha) if state.n_iter else self._alphas()[-1]
 
     def _proba(self, Z, centers):
         return softmin_weights(squared_distances(Z, centers), self.alpha_)
@@ -557,9 +558,7 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         result = kmeans(state.embedding, self.n_clusters, self.n_init,
                         state.refit_generator, init=init)
         state.centers = result.centers
-        state.changed = float((result.labels != state.labels).sum() / result.labels.numel())
-        state.labels = result.labels
-        return {"changed": state.changed, "kmeans_iter": result.n_iter,
+        return {"changed": set_labels(state, result.labels), "kmeans_iter": result.n_iter,
                 "inertia": result.inertia}
 
     def _proba(self, Z, centers):

@@ -232,7 +232,7 @@ def progress_message(text):
     try:
         from tqdm.auto import tqdm
     except ImportError:  # tqdm is optional
-        print(text, file=sys.stderr)
+        sys.stderr.write(text + "\n")
     else:
         tqdm.write(text, file=sys.stderr)
 

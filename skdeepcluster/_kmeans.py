@@ -6,6 +6,7 @@ estimator that keeps k-means centres calls these (initialisation, refits, refine
 """
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -220,7 +221,7 @@ def relocate_empty(centers, counts, data, min_sq_dist):
         return empty, empty
     far = farthest_points(min_sq_dist, min(int(empty.numel()), min_sq_dist.numel()))
     empty = empty[: far.numel()]
-    centers[empty] = data.rows(far) if hasattr(data, "rows") else data[far]
+    centers[empty] = _as_data(data).rows(far)
     return empty, far
 
 
@@ -358,18 +359,13 @@ def _mean_variance(data):
     return (total_sq / data.n_samples - mean * mean).clamp(min=0.0).mean()
 
 
-class KMeansResult(tuple):
-    """``(centers, labels, inertia, n_iter)`` of one k-means run, fields by name as well."""
+class KMeansResult(NamedTuple):
+    """One k-means run."""
 
-    __slots__ = ()
-
-    def __new__(cls, centers, labels, inertia, n_iter):
-        return super().__new__(cls, (centers, labels, inertia, n_iter))
-
-    centers = property(lambda self: self[0])
-    labels = property(lambda self: self[1])
-    inertia = property(lambda self: self[2])
-    n_iter = property(lambda self: self[3])
+    centers: torch.Tensor
+    labels: torch.Tensor
+    inertia: float
+    n_iter: int
 
 
 def best_run(n_init, run):

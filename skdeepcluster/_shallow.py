@@ -3,6 +3,7 @@
 import math
 import warnings
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,7 +34,6 @@ from ._engine import (
     seeded_generator,
 )
 from ._kmeans import (
-    KMeansResult,
     assign_nearest,
     best_run,
     kmeans_plusplus,
@@ -52,13 +52,14 @@ from ._losses import (
 __all__ = ["ShallowConcreteKMeans"]
 
 
-class _ShallowRun(KMeansResult):
-    """A run of :class:`ShallowConcreteKMeans`: k-means result fields plus its history."""
+class _ShallowRun(NamedTuple):
+    """One run of :class:`ShallowConcreteKMeans` (``best_run`` keeps the lowest inertia)."""
 
-    __slots__ = ()
-
-    def __new__(cls, centers, labels, inertia, n_iter, history):
-        return tuple.__new__(cls, (centers, labels, inertia, n_iter, history))
+    centers: torch.Tensor
+    labels: torch.Tensor
+    inertia: float
+    n_iter: int
+    history: list
 
 
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
