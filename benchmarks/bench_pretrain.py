@@ -205,8 +205,11 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output):
     emit({**base, "config": "KMeans", "acc": cluster_accuracy(y, km.labels_),
           "nmi": normalized_mutual_info_score(y, km.labels_)}, output)
     image_shape = load_dataset(name)[2] if name in IMAGES else None
-    for est in estimators:
-        kwargs = {"n_clusters": k, "random_state": seed, "memory": cache_dir, **params}
+    for spec in estimators:
+        # "Name" or "Name:{json parameters}" (e.g. 'DeepClusterADMM:{"clustering": "gmm"}')
+        est, _, extra = spec.partition(":")
+        kwargs = {"n_clusters": k, "random_state": seed, "memory": cache_dir, **params,
+                  **(json.loads(extra) if extra else {})}
         if est == "DCEC":
             if image_shape is None:
                 continue
@@ -218,7 +221,7 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output):
             model.fit(X)
         seconds = time.perf_counter() - start
         pre = [r for r in model.history_ if r["phase"].startswith("pretrain")]
-        emit({**base, "config": est + (" " + json.dumps(params) if params else ""),
+        emit({**base, "config": spec + (" " + json.dumps(params) if params else ""),
               "acc": cluster_accuracy(y, model.labels_),
               "nmi": normalized_mutual_info_score(y, model.labels_), "seconds": seconds,
               "pretrain_seconds": sum(r["seconds"] for r in pre),

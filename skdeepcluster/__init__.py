@@ -1,6 +1,7 @@
 """skdeepcluster: scikit-learn compatible deep clustering estimators on PyTorch."""
 
 from . import metrics, networks
+from ._admm import DeepClusterADMM
 from ._aekmeans import AEKMeans
 from ._concrete import ConcreteKMeans
 from ._dcn import DCN
@@ -20,6 +21,7 @@ __all__ = [
     "AEKMeans",
     "CenteringKM",
     "ConcreteKMeans",
+    "DeepClusterADMM",
     "ShallowConcreteKMeans",
     "TrainingDivergedError",
     "__version__",

@@ -1,8 +1,11 @@
-"""The one k-means of the package, in torch, on the training device.
+"""The one k-means of the package, in torch, on the training device, and its one GMM.
 
 Squared distances, the nearest-centre rule, k-means++ seeding, Lloyd's loop with
 empty-cluster relocation, the ``n_init`` driver and DCN's count-based centre update. Every
 estimator that keeps k-means centres calls these (initialisation, refits, refinement).
+The Gaussian mixture pieces (log-densities through Cholesky factors, responsibilities by
+log-sum-exp, the M-step with a ridge and re-seeded empty components) serve
+DeepClusterADMM's ``clustering="gmm"``.
 """
 
 import math
@@ -11,11 +14,16 @@ from typing import NamedTuple
 import torch
 
 __all__ = [
+    "GaussianMixtureParams",
     "KMeansResult",
     "assign_nearest",
     "best_run",
     "count_based_center_update",
     "farthest_points",
+    "gmm_from_partition",
+    "gmm_log_resp",
+    "gmm_m_step",
+    "gmm_precisions",
     "kmeans",
     "kmeans_plusplus",
     "lloyd",
@@ -440,3 +448,142 @@ def count_based_center_update(centers, counts, Z, labels):
     updated = (centers * counts.unsqueeze(1) + sums) / new_counts.clamp(min=1e-12).unsqueeze(1)
     centers.copy_(torch.where(moved.unsqueeze(1), updated, centers))
     counts.copy_(new_counts)
+
+
+# ---------------------------------------------------------------- Gaussian mixture
+class GaussianMixtureParams(NamedTuple):
+    """A Gaussian mixture with full covariances (all tensors on one device).
+
+    ``covariances`` already contain the ridge ``reg_covar * I``: the same regularised
+    matrices serve the densities, the precisions and the fitted attributes (the reference
+    code of DC-GMM adds its ridge only inside the inverse).
+    """
+
+    means: torch.Tensor  # (k, p)
+    covariances: torch.Tensor  # (k, p, p)
+    weights: torch.Tensor  # (k,)
+
+
+#: Ridge increases tried, by factors of ten, when a Cholesky factorisation fails.
+_CHOLESKY_RETRIES = 6
+
+
+@torch.no_grad()
+def _cholesky(covariances):
+    """Lower Cholesky factors of SPD matrices; a matrix that is not numerically positive
+    definite gets a growing ridge (never NaN)."""
+    eye = torch.eye(covariances.shape[-1], dtype=covariances.dtype, device=covariances.device)
+    scale = covariances.diagonal(dim1=-2, dim2=-1).abs().amax(dim=-1).clamp_min(1.0)
+    ridge = torch.zeros_like(scale)
+    for _ in range(_CHOLESKY_RETRIES + 1):
+        L, info = torch.linalg.cholesky_ex(covariances + ridge[:, None, None] * eye)
+        bad = (info > 0) | ~torch.isfinite(L).flatten(1).all(dim=1)
+        if not bool(bad.any()):
+            return L
+        ridge = torch.where(bad, torch.where(ridge > 0, ridge * 10.0,
+                                             scale * torch.finfo(covariances.dtype).eps * 10),
+                            ridge)
+    raise ValueError("A Gaussian mixture covariance is not positive definite even with a "
+                     "ridge; the embedding contains NaN or infinity.")
+
+
+@torch.no_grad()
+def gmm_precisions(covariances):
+    """Inverses of the (regularised) covariances, through their Cholesky factors."""
+    return torch.cholesky_inverse(_cholesky(covariances))
+
+
+@torch.no_grad()
+def gmm_log_resp(Y, gmm):
+    """Log-responsibilities ``log γ_ik`` and per-sample log-likelihoods of ``Y``.
+
+    ``log π_k + log N(y_i | μ_k, Σ_k)`` through the Cholesky factor of each ``Σ_k``,
+    normalised over ``k`` by log-sum-exp (no density is ever evaluated outside the log).
+
+    Parameters
+    ----------
+    Y : Tensor of shape (n, p)
+    gmm : GaussianMixtureParams
+
+    Returns
+    -------
+    log_resp : Tensor of shape (n, k)
+    log_likelihood : Tensor of shape (n,)
+    """
+    L = _cholesky(gmm.covariances)  # (k, p, p)
+    p = Y.shape[1]
+    diff = (Y.unsqueeze(0) - gmm.means.unsqueeze(1)).transpose(1, 2)  # (k, p, n)
+    sol = torch.linalg.solve_triangular(L, diff, upper=False)
+    mahalanobis = (sol * sol).sum(dim=1)  # (k, n)
+    log_det = 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(dim=-1)  # (k,)
+    log_prob = -0.5 * (p * math.log(2.0 * math.pi) + log_det[:, None] + mahalanobis)
+    weighted = log_prob.T + torch.log(gmm.weights.clamp_min(torch.finfo(Y.dtype).tiny))
+    norm = torch.logsumexp(weighted, dim=1)
+    return weighted - norm[:, None], norm
+
+
+def _weighted_covariances(Y, resp, means, nk, reg_covar):
+    diff = Y.unsqueeze(0) - means.unsqueeze(1)  # (k, n, p)
+    scatter = (resp.T.unsqueeze(-1) * diff).transpose(1, 2) @ diff  # (k, p, p)
+    eye = torch.eye(Y.shape[1], dtype=Y.dtype, device=Y.device)
+    cov = scatter / nk[:, None, None] + reg_covar * eye
+    return 0.5 * (cov + cov.transpose(1, 2))  # exactly symmetric
+
+
+@torch.no_grad()
+def gmm_m_step(Y, resp, reg_covar, log_likelihood=None):
+    """Means, full covariances (plus ``reg_covar * I``) and priors from responsibilities.
+
+    A component whose responsibilities sum to (almost) nothing would get a 0/0 mean; it is
+    re-seeded instead, as k-means relocates an empty cluster: its mean moves to the sample
+    with the lowest log-likelihood (the worst-fitted one; the sample farthest from the
+    data's mean when ``log_likelihood`` is None), its covariance becomes the data's
+    diagonal covariance and its prior ``1 / n`` (priors renormalised).
+
+    Parameters
+    ----------
+    Y : Tensor of shape (n, p)
+    resp : Tensor of shape (n, k)
+        Responsibilities (rows sum to one).
+    reg_covar : float
+    log_likelihood : Tensor of shape (n,) or None
+        Per-sample log-likelihood under the previous mixture (chooses the re-seeding point).
+
+    Returns
+    -------
+    gmm : GaussianMixtureParams
+    reseeded : LongTensor
+        The components that were re-seeded.
+    """
+    n = Y.shape[0]
+    tiny = 10.0 * torch.finfo(Y.dtype).eps
+    nk = resp.sum(dim=0)
+    reseeded = torch.nonzero(nk < 1e3 * tiny).flatten()
+    nk = nk + tiny
+    means = (resp.T @ Y) / nk[:, None]
+    covariances = _weighted_covariances(Y, resp, means, nk, reg_covar)
+    weights = nk / n
+    if reseeded.numel():
+        if log_likelihood is None:
+            score = -((Y - Y.mean(dim=0)) ** 2).sum(dim=1)
+        else:
+            score = log_likelihood
+        worst = torch.topk(-score, min(int(reseeded.numel()), n)).indices
+        reseeded = reseeded[: worst.numel()]
+        eye = torch.eye(Y.shape[1], dtype=Y.dtype, device=Y.device)
+        means[reseeded] = Y[worst]
+        covariances[reseeded] = torch.diag(Y.var(dim=0, correction=0)) + reg_covar * eye
+        weights[reseeded] = 1.0 / n
+        weights = weights / weights.sum()
+    return GaussianMixtureParams(means, covariances, weights), reseeded
+
+
+@torch.no_grad()
+def gmm_from_partition(Y, labels, n_components, reg_covar):
+    """A mixture initialised from a hard partition (k-means): the clusters' means, their
+    **diagonal** covariances (plus ``reg_covar``) and their sizes as priors (the
+    initialisation of the DC-GMM reference code, with means from the same partition)."""
+    resp = torch.nn.functional.one_hot(labels, n_components).to(Y.dtype)
+    gmm, _ = gmm_m_step(Y, resp, reg_covar)
+    covariances = torch.diag_embed(gmm.covariances.diagonal(dim1=-2, dim2=-1))
+    return GaussianMixtureParams(gmm.means, covariances, gmm.weights)

@@ -11,6 +11,8 @@ from ._kmeans import center_scores, squared_distances
 
 __all__ = [
     "absolute_sigma",
+    "admm_gmm_y_step",
+    "admm_kmeans_y_step",
     "anneal_rate",
     "batch_total_variance",
     "concrete_kmeans_center_grad",
@@ -338,3 +340,49 @@ def kl_clustering_loss(P, log_Q):
     Tensor (scalar)
     """
     return torch.nn.functional.kl_div(log_Q, P, reduction="batchmean")
+
+
+def admm_kmeans_y_step(target, nearest_center, lam, rho):
+    """DC-Kmeans' Y-step: ``argmin_y λ/2 ||y − c||² + ρ/2 ||y − t||²`` for every row.
+
+    The closed form ``y = (λ c + ρ t) / (λ + ρ)`` (seed paper 004, eq. 9), with ``t = f(x) − u``
+    the network's embedding minus the scaled dual and ``c`` the centre nearest to the
+    previous ``y``.
+
+    Parameters
+    ----------
+    target, nearest_center : Tensor of shape (n, p)
+    lam, rho : float
+
+    Returns
+    -------
+    Tensor of shape (n, p)
+    """
+    return (lam * nearest_center + rho * target) / (lam + rho)
+
+
+def admm_gmm_y_step(target, resp, means, precisions, lam, rho):
+    """DC-GMM's Y-step: one ``p x p`` linear solve per sample, batched.
+
+    ``y_i = [λ Σ_k γ_ik P_k + ρ I]⁻¹ [ρ t_i + λ Σ_k γ_ik P_k μ_k]`` (seed paper 004,
+    eq. 13), the minimiser of ``λ/2 Σ_k γ_ik (y − μ_k)ᵀ P_k (y − μ_k) + ρ/2 ||y − t_i||²``,
+    with ``P_k = Σ_k⁻¹``, the responsibilities ``γ`` of the previous ``Y`` and ``t = f(x) − u``.
+
+    Parameters
+    ----------
+    target : Tensor of shape (n, p)
+    resp : Tensor of shape (n, k)
+    means : Tensor of shape (k, p)
+    precisions : Tensor of shape (k, p, p)
+    lam, rho : float
+
+    Returns
+    -------
+    Tensor of shape (n, p)
+    """
+    p = target.shape[1]
+    eye = torch.eye(p, dtype=target.dtype, device=target.device)
+    A = lam * torch.einsum("nk,kpq->npq", resp, precisions) + rho * eye
+    precision_means = torch.einsum("kpq,kq->kp", precisions, means)
+    b = rho * target + lam * (resp @ precision_means)
+    return torch.linalg.solve(A, b.unsqueeze(-1)).squeeze(-1)

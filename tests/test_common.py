@@ -19,6 +19,7 @@ from skdeepcluster import (
     DKM,
     IDEC,
     AEKMeans,
+    DeepClusterADMM,
     CenteringKM,
     ConcreteKMeans,
     ShallowConcreteKMeans,
@@ -45,7 +46,13 @@ FAST_PARAMS = {
     DKM: {**_DEEP_FAST, "max_iter": 3},
     CenteringKM: {**_DEEP_FAST, "max_iter": 3},
     DCN: {**_DEEP_FAST, "max_iter": 3},
+    DeepClusterADMM: {**_DEEP_FAST, "max_iter": 3},
 }
+
+#: Further configurations checked as well (other models behind one class).
+EXTRA_INSTANCES = [
+    (DeepClusterADMM, {**_DEEP_FAST, "max_iter": 3, "clustering": "gmm"}),
+]
 
 _SAMPLE_WEIGHT_REASON = (
     "sample_weight is not equivalent to removing/repeating samples: the weighted and the "
@@ -75,6 +82,15 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
+def _expected_failures(estimator):
+    expected = dict(EXPECTED_FAILED_CHECKS.get(type(estimator), {}))
+    if type(estimator) is DeepClusterADMM and hasattr(estimator, "predict_proba"):
+        # clustering="gmm" has predict_proba (the k-means model has none)
+        expected.update({"check_estimator_sparse_array": _SPARSE_PROBA_REASON,
+                         "check_estimator_sparse_matrix": _SPARSE_PROBA_REASON})
+    return expected
+
+
 def _public_estimators():
     return [
         obj
@@ -89,8 +105,8 @@ def test_every_public_estimator_has_fast_params():
 
 
 @parametrize_with_checks(
-    [cls(**params) for cls, params in FAST_PARAMS.items()],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est), {}),
+    [cls(**params) for cls, params in [*FAST_PARAMS.items(), *EXTRA_INSTANCES]],
+    expected_failed_checks=_expected_failures,
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
