@@ -223,8 +223,8 @@ def test_kmeans_y_is_between_embedding_and_centres(blobs):
     X, _ = blobs
     far = DeepClusterADMM(3, rho=1e6, max_iter=1, **FAST).fit(X)
     near = DeepClusterADMM(3, rho=1e-3, max_iter=1, **FAST).fit(X)
-    res_far = [r for r in far.history_ if r["phase"] == "cluster"][0]["residual"]
-    res_near = [r for r in near.history_ if r["phase"] == "cluster"][0]["residual"]
+    res_far = next(r for r in far.history_ if r["phase"] == "cluster")["residual"]
+    res_near = next(r for r in near.history_ if r["phase"] == "cluster")["residual"]
     assert res_far < 1e-4 < 0.05 < res_near
 
 

@@ -19,9 +19,9 @@ from skdeepcluster import (
     DKM,
     IDEC,
     AEKMeans,
-    DeepClusterADMM,
     CenteringKM,
     ConcreteKMeans,
+    DeepClusterADMM,
     ShallowConcreteKMeans,
 )
 from skdeepcluster.networks import MLPAutoencoder
