@@ -5,6 +5,7 @@ from ._admm import DeepClusterADMM
 from ._aekmeans import AEKMeans
 from ._concrete import ConcreteKMeans
 from ._dcn import DCN
+from ._dctl import DCTLKMeans
 from ._dec import DCEC, DEC, IDEC
 from ._dkm import DKM, CenteringKM
 from ._engine import TrainingDivergedError
@@ -21,6 +22,7 @@ __all__ = [
     "AEKMeans",
     "CenteringKM",
     "ConcreteKMeans",
+    "DCTLKMeans",
     "DeepClusterADMM",
     "ShallowConcreteKMeans",
     "TrainingDivergedError",

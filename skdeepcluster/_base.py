@@ -158,6 +158,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "callbacks": [None, list, tuple],
     }
 
+    #: Whether the network must have ``decode`` (False for a transform-only method).
+    _needs_decoder = True
+
     #: How the reconstruction error of a sample is reduced over its features in the
     #: clustering phase (each method follows its reference code; see the user guide).
     _reconstruction_reduction = "sum"
@@ -238,7 +241,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             autoencoder = self._build_autoencoder(X.shape[1]).to(device=device,
                                                                   dtype=torch.float32)
             probe = torch.arange(min(2, data.n_samples), device=device)
-            n_components = check_autoencoder(autoencoder, data.rows(probe))
+            n_components = check_autoencoder(autoencoder, data.rows(probe),
+                                             self._needs_decoder)
             state = self._fit_state(data=data, autoencoder=autoencoder, device=device,
                                      seed=seed, history=history)
             autoencoder.train()

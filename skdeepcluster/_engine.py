@@ -16,9 +16,10 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["HostData", "TrainingDivergedError", "check_finite", "check_random_state_local",
-           "epoch_loop", "host_tensor", "minibatch_pass", "progress_message", "resolve_device",
-           "rng_scope", "run_epochs", "seeded_generator"]
+__all__ = ["HostData", "TrainingDivergedError", "adam_rows_", "check_finite",
+           "check_random_state_local", "epoch_loop", "host_tensor", "minibatch_pass",
+           "progress_message", "resolve_device", "rng_scope", "run_epochs",
+           "seeded_generator"]
 
 #: Rows per chunk for full passes over the data (distances, predictions). Large enough to
 #: amortise the per-call overhead, small enough for the working set to stay in cache.
@@ -429,3 +430,25 @@ def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None
 
     return epoch_loop(run_epoch, phase=phase, n_epochs=n_epochs, converged=converged,
                       owner=owner, callbacks=callbacks, history=history, verbose=verbose)
+
+
+@torch.no_grad()
+def adam_rows_(param, grad, idx, moments, lr, betas=(0.9, 0.999), eps=1e-8):
+    """One Adam step on the rows ``idx`` of ``param`` only ("lazy" Adam).
+
+    For per-sample parameters (DCTLKMeans's free codes) trained on mini-batches: rows not in
+    the batch keep their value and their moments (``torch.optim.Adam`` would keep moving
+    them with their stale momentum). ``moments`` is ``(m, v, steps)``, the first and second
+    moments (shaped as ``param``) and each row's step count, updated in place; ``idx``
+    holds distinct row indices.
+    """
+    m, v, steps = moments
+    beta1, beta2 = betas
+    steps[idx] += 1
+    m_rows = m[idx].mul_(beta1).add_(grad, alpha=1.0 - beta1)
+    v_rows = v[idx].mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+    m[idx] = m_rows
+    v[idx] = v_rows
+    t = steps[idx].unsqueeze(1).to(param.dtype)
+    update = (m_rows / (1.0 - beta1 ** t)) / ((v_rows / (1.0 - beta2 ** t)).sqrt_().add_(eps))
+    param[idx] = param[idx] - lr * update

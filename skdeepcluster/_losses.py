@@ -20,6 +20,7 @@ __all__ = [
     "gumbel_noise",
     "inverse_power_weights",
     "kl_clustering_loss",
+    "log_det_regularizer",
     "rbf_assignment_proba",
     "reconstruction_loss",
     "softmin_weights",
@@ -386,3 +387,30 @@ def admm_gmm_y_step(target, resp, means, precisions, lam, rho):
     precision_means = torch.einsum("kpq,kq->kp", precisions, means)
     b = rho * target + lam * (resp @ precision_means)
     return torch.linalg.solve(A, b.unsqueeze(-1)).squeeze(-1)
+
+
+#: Floor of the singular values inside the log-determinant (a rank-deficient filter matrix
+#: gives a large finite penalty, never -inf or NaN).
+SINGULAR_VALUE_FLOOR = 1e-6
+
+
+def log_det_regularizer(T, floor=SINGULAR_VALUE_FLOOR):
+    """The transform-learning regulariser ``||T||_F² − log det T`` of a filter matrix.
+
+    For a non-square ``T`` (one column per filter) the log-determinant is the sum of the
+    log singular values, ``½ log det(TᵀT)``, the definition of the convolutional transform
+    learning code. Per singular value the penalty is ``σ² − log σ``, minimal at
+    ``σ = 1/√2``: it keeps the filters linearly independent (no all-zero or repeated
+    filters) without letting them grow. Singular values are floored at ``floor``.
+
+    Parameters
+    ----------
+    T : Tensor of shape (m, n_filters)
+    floor : float
+
+    Returns
+    -------
+    Tensor (scalar)
+    """
+    sigma = torch.linalg.svdvals(T)
+    return (T * T).sum() - torch.log(sigma.clamp_min(floor)).sum()

@@ -7,6 +7,9 @@ one small protocol: it is a :class:`torch.nn.Module` with
   shape ``(n_samples, n_components)``;
 * ``decode(Z) -> X_hat``: back to shape ``(n_samples, n_features)``.
 
+A network that is only an analysis transform (DCTLKMeans's :class:`ConvTransform`) has
+``encode`` and no ``decode``; the estimators that train without a reconstruction accept it.
+
 Data always enter as 2-D arrays (scikit-learn's convention); a network that works on images
 reshapes inside ``encode`` and flattens at the end of ``decode``.
 
@@ -23,7 +26,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ConvAutoencoder", "MLPAutoencoder", "build_autoencoder", "check_input_shape"]
+__all__ = ["ConvAutoencoder", "ConvTransform", "MLPAutoencoder", "build_autoencoder",
+           "check_input_shape", "code_prior_prox"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -323,6 +327,140 @@ class ConvAutoencoder(nn.Module):
         ]
 
 
+CODE_PRIORS = ("nonneg", "l1", None)
+
+
+def code_prior_prox(S, code_prior, threshold=0.0):
+    """Proximal map of a code prior: ``argmin_z ||s − z||²/2 + threshold · ψ(z)`` per entry.
+
+    ``"nonneg"``: the projection ``max(s, 0)`` (``ψ`` the indicator of ``z ≥ 0``; the
+    threshold plays no role); ``"l1"``: soft-thresholding ``sign(s) max(|s| − threshold, 0)``
+    (``ψ = ||z||₁``); None: the identity.
+    """
+    if code_prior == "nonneg":
+        return S.clamp_min(0.0)
+    if code_prior == "l1":
+        return torch.sign(S) * (S.abs() - threshold).clamp_min(0.0)
+    return S
+
+
+def conv_transform_geometry(input_shape, n_features, n_filters, kernel_size, pool_size):
+    """Checked geometry of :class:`ConvTransform`; builds nothing (draws no random numbers).
+
+    Returns ``(spatial_shape, n_channels, sizes)``: the data's shape without channels
+    (``(D,)`` for 1-D, ``(H, W)`` for 2-D), its channels and the feature-map sizes after
+    each layer. Raises ValueError for a shape that does not match ``n_features``, filters
+    larger than the data, a filter matrix that cannot have full column rank, or feature
+    maps pooled away.
+    """
+    try:
+        n_filters = tuple(int(f) for f in n_filters)
+        ok = len(n_filters) >= 1 and min(n_filters) >= 1 and all(
+            float(f) == int(f) for f in n_filters)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"n_filters must be a sequence of positive integers (filters per "
+                         f"layer); got {n_filters!r}.")
+    if input_shape is None:
+        channels, spatial = 1, (int(n_features),)
+    else:
+        channels, height, width = check_input_shape(input_shape, n_features)
+        spatial = (height, width)
+    if kernel_size > min(spatial):
+        raise ValueError(
+            f"kernel_size={kernel_size} is larger than the data ({'x'.join(map(str, spatial))}"
+            f"{' image' if len(spatial) == 2 else ' features'}); use a smaller kernel_size.")
+    sizes, maps = [spatial], channels
+    for layer, n_out in enumerate(n_filters):
+        fan_in = maps * kernel_size ** len(spatial)
+        if n_out > fan_in:
+            raise ValueError(
+                f"Layer {layer + 1} has {n_out} filters of {fan_in} weights each: its filter "
+                "matrix cannot have full column rank, so its log-determinant is -inf. Use at "
+                f"most {fan_in} filters in that layer.")
+        size = tuple(side // pool_size for side in sizes[-1])
+        if min(size) < 1:
+            raise ValueError(
+                f"The data ({'x'.join(map(str, spatial))}) are too small for {len(n_filters)} "
+                f"max-pools of size {pool_size}; feature maps {[*sizes, size]}.")
+        sizes.append(size)
+        maps = n_out
+    return spatial, channels, sizes
+
+
+class ConvTransform(nn.Module):
+    """The analysis transform of deep convolutional transform learning (DCTLKMeans).
+
+    Layers of bias-free convolutions (the filters ``T_l``, zero-padded to keep the size),
+    each followed by a max-pool; SELU between layers (after the first pool, as in the DCTL
+    paper's Fig. 1). With ``input_shape`` the rows of X are images and the convolutions are
+    2-D; without, each row is a signal of ``n_features`` values and the convolutions are
+    1-D (the paper applies 9x9 filters to PCA features without saying how; its authors'
+    code convolves feature vectors in 1-D). There is no decoder: ``encode`` is the
+    transform followed by the code prior's proximal map, ``analysis`` the transform alone.
+
+    Parameters
+    ----------
+    n_features : int
+    input_shape : None or tuple of int, default=None
+        ``(H, W)`` or ``(C, H, W)`` for images; None for 1-D signals.
+    n_filters : sequence of int, default=(3, 3)
+        Filters per layer.
+    kernel_size : int, default=9
+    pool_size : int, default=2
+    code_prior : {"nonneg", "l1", None}, default="nonneg"
+    code_penalty : float, default=0.0
+        ``β`` of the ``"l1"`` prior.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skdeepcluster.networks import ConvTransform
+    >>> net = ConvTransform(256, input_shape=(16, 16))
+    >>> tuple(net.encode(torch.zeros(2, 256)).shape)
+    (2, 48)
+    >>> [tuple(T.shape) for T in net.filter_matrices()]
+    [(81, 3), (243, 3)]
+    """
+
+    def __init__(self, n_features, input_shape=None, n_filters=(3, 3), kernel_size=9,
+                 pool_size=2, code_prior="nonneg", code_penalty=0.0):
+        super().__init__()
+        spatial, channels, sizes = conv_transform_geometry(
+            input_shape, n_features, n_filters, kernel_size, pool_size)
+        self.input_shape = (channels, *spatial)
+        self.code_prior = code_prior
+        self.code_penalty = float(code_penalty)
+        conv = nn.Conv1d if len(spatial) == 1 else nn.Conv2d
+        pool = nn.MaxPool1d if len(spatial) == 1 else nn.MaxPool2d
+        layers, maps = [], channels
+        for i, n_out in enumerate(n_filters):
+            if i > 0:
+                layers.append(nn.SELU())
+            layers += [conv(maps, int(n_out), kernel_size, padding=kernel_size // 2,
+                            bias=False), pool(pool_size)]
+            maps = int(n_out)
+        self.layers = nn.Sequential(*layers)
+        self.n_components = maps * math.prod(sizes[-1])
+
+    def filter_matrices(self):
+        """The filter matrix ``T_l`` of every layer: one column per filter (its weights)."""
+        return [m.weight.flatten(1).T for m in self.layers if hasattr(m, "weight")]
+
+    def analysis(self, X):
+        """The transform ``T • X`` (before the code prior), flattened per sample."""
+        return self.layers(X.reshape(X.shape[0], *self.input_shape)).flatten(1)
+
+    def encode(self, X):
+        """The codes of new data: the transform followed by the code prior's proximal map
+        (the minimiser of ``||T • x − z||² + ψ(z)``)."""
+        return code_prior_prox(self.analysis(X), self.code_prior, self.code_penalty / 2.0)
+
+    def forward(self, X):
+        return self.encode(X)
+
+
 def _call_factory(factory, n_features, n_components):
     """Call a class or factory with the sizes it accepts (by keyword)."""
     try:
@@ -383,8 +521,9 @@ def build_autoencoder(autoencoder, n_features, n_components, hidden_dims, activa
 
 
 @torch.no_grad()
-def check_autoencoder(module, X_probe):
-    """Run ``module`` on a few rows and check the shapes of its embedding and reconstruction.
+def check_autoencoder(module, X_probe, needs_decoder=True):
+    """Run ``module`` on a few rows and check the shapes of its embedding and reconstruction
+    (the embedding only when ``needs_decoder`` is false).
 
     Returns
     -------
@@ -398,7 +537,7 @@ def check_autoencoder(module, X_probe):
     try:
         try:
             Z = module.encode(X_probe)
-            X_hat = module.decode(Z) if torch.is_tensor(Z) else None
+            X_hat = module.decode(Z) if torch.is_tensor(Z) and needs_decoder else None
         except (RuntimeError, ValueError, TypeError) as exc:
             raise ValueError(
                 f"autoencoder {name} failed on an input of shape {(n, d)} (n_features={d}); "
@@ -410,7 +549,7 @@ def check_autoencoder(module, X_probe):
                 f"autoencoder {name}.encode() returned {shape} for an input of shape "
                 f"{(n, d)}; it must return a tensor of shape (n_samples, n_components)."
             )
-        if not torch.is_tensor(X_hat) or tuple(X_hat.shape) != (n, d):
+        if needs_decoder and (not torch.is_tensor(X_hat) or tuple(X_hat.shape) != (n, d)):
             shape = tuple(X_hat.shape) if torch.is_tensor(X_hat) else type(X_hat).__name__
             raise ValueError(
                 f"autoencoder {name} reconstructs an input of shape {(n, d)} as {shape}; "

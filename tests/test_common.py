@@ -21,6 +21,7 @@ from skdeepcluster import (
     AEKMeans,
     CenteringKM,
     ConcreteKMeans,
+    DCTLKMeans,
     DeepClusterADMM,
     ShallowConcreteKMeans,
 )
@@ -47,6 +48,10 @@ FAST_PARAMS = {
     CenteringKM: {**_DEEP_FAST, "max_iter": 3},
     DCN: {**_DEEP_FAST, "max_iter": 3},
     DeepClusterADMM: {**_DEEP_FAST, "max_iter": 3},
+    # The checks' data have 1 to 20 features: one 1-D filter of width 1 without pooling
+    # reads any of them (the convolutional geometry is tested in test_dctl.py).
+    DCTLKMeans: {"n_clusters": 2, "n_filters": (1,), "kernel_size": 1, "pool_size": 1,
+                 "max_iter": 3, "n_init": 2, "batch_size": 64, "random_state": 0},
 }
 
 #: Further configurations checked as well (other models behind one class).
