@@ -28,7 +28,7 @@ from ._losses import admm_gmm_y_step, admm_kmeans_y_step, reconstruction_loss
 
 __all__ = ["DeepClusterADMM"]
 
-#: The reference code's (seed paper 004's MATLAB demo) ρ and θ-step weight α per model.
+#: The authors' MATLAB demo's ρ and θ-step weight α per model (DeepCluster, Tian et al. 2017).
 ADMM_DEFAULTS = {"kmeans": {"rho": 1.0, "alpha": 1.0}, "gmm": {"rho": 1000.0, "alpha": 0.01}}
 
 

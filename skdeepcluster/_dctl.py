@@ -1,4 +1,4 @@
-"""DCTLKMeans: deep convolutional transform learning with k-means embedded (seed paper 002)."""
+"""DCTLKMeans: deep convolutional transform learning with k-means embedded (Goel et al. 2022)."""
 
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -29,10 +29,10 @@ class _DCTLState(FitState):
 
 
 class DCTLKMeans(BaseDeepClusterer):
-    """Deep convolutional transform learning with k-means embedded (DCTL k-means).
+    """Deep convolutional transform learning with k-means embedded (Goel et al., ICIP 2022).
 
     Analysis filters ``T_1, T_2`` (no decoder), free codes ``Z`` (one row per sample) and
-    k-means centres ``m_k`` minimise (Kumar et al., seed paper 002, eq. 5)
+    k-means centres ``m_k`` minimise (Goel et al., ICIP 2022, eq. 5)
 
     ``||T_2 • (T_1 • X) − Z||_F² + ψ(Z) + λ Σ_l (||T_l||_F² − log det T_l)
     + μ Σ_i ||z_i − m_{c(i)}||²``,
@@ -134,8 +134,8 @@ class DCTLKMeans(BaseDeepClusterer):
 
     References
     ----------
-    J. Maggu (Kumar), A. Majumdar, E. Chouzenoux, G. Chierchia. Deep Convolutional Transform
-    Learning (with k-means embedded), 2020.
+    A. Goel, A. Majumdar, E. Chouzenoux, G. Chierchia. Deep Convolutional K-Means
+    Clustering. ICIP 2022.
 
     Examples
     --------

@@ -346,7 +346,7 @@ def kl_clustering_loss(P, log_Q):
 def admm_kmeans_y_step(target, nearest_center, lam, rho):
     """DC-Kmeans' Y-step: ``argmin_y λ/2 ||y − c||² + ρ/2 ||y − t||²`` for every row.
 
-    The closed form ``y = (λ c + ρ t) / (λ + ρ)`` (seed paper 004, eq. 9), with ``t = f(x) − u``
+    The closed form ``y = (λ c + ρ t) / (λ + ρ)`` (Tian et al. 2017, eq. 9), with ``t = f(x) − u``
     the network's embedding minus the scaled dual and ``c`` the centre nearest to the
     previous ``y``.
 
@@ -365,8 +365,8 @@ def admm_kmeans_y_step(target, nearest_center, lam, rho):
 def admm_gmm_y_step(target, resp, means, precisions, lam, rho):
     """DC-GMM's Y-step: one ``p x p`` linear solve per sample, batched.
 
-    ``y_i = [λ Σ_k γ_ik P_k + ρ I]⁻¹ [ρ t_i + λ Σ_k γ_ik P_k μ_k]`` (seed paper 004,
-    eq. 13), the minimiser of ``λ/2 Σ_k γ_ik (y − μ_k)ᵀ P_k (y − μ_k) + ρ/2 ||y − t_i||²``,
+    ``y_i = [λ Σ_k γ_ik P_k + ρ I]⁻¹ [ρ t_i + λ Σ_k γ_ik P_k μ_k]`` (Tian et al.
+    2017, eq. 13), the minimiser of ``λ/2 Σ_k γ_ik (y − μ_k)ᵀ P_k (y − μ_k) + ρ/2 ||y − t_i||²``,
     with ``P_k = Σ_k⁻¹``, the responsibilities ``γ`` of the previous ``Y`` and ``t = f(x) − u``.
 
     Parameters
