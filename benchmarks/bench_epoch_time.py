@@ -27,7 +27,18 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
-from skdeepcluster import DCEC, DCN, DEC, DKM, IDEC, AEKMeans, CenteringKM, ConcreteKMeans
+from skdeepcluster import (
+    DCEC,
+    DCN,
+    DEC,
+    DKM,
+    IDEC,
+    AEKMeans,
+    CenteringKM,
+    ConcreteKMeans,
+    DCTLKMeans,
+    DeepClusterADMM,
+)
 from skdeepcluster.datasets import load_dataset
 from skdeepcluster.networks import ConvAutoencoder
 
@@ -60,14 +71,23 @@ def main(argv=None):
     joint = {"autoencoder": mlp.autoencoder_, "pretrain_epochs": 0, "max_iter": E, **common}
     for cls, params in [(DEC, {"tol": 0.0}), (IDEC, {"tol": 0.0}),
                         (ConcreteKMeans, {"tol": 0.0}), (DKM, {}), (CenteringKM, {}),
-                        (DCN, {}), (DCN, {"refit_interval": 1})]:
+                        (DCN, {}), (DCN, {"refit_interval": 1}),
+                        (DeepClusterADMM, {"tol": 0.0}),
+                        (DeepClusterADMM, {"tol": 0.0, "clustering": "gmm"})]:
         if args.methods and cls.__name__ not in args.methods:
             continue
         model = cls(**params, **joint).fit(X)
         extra = ", refit every epoch" if params.get("refit_interval") else ""
+        if cls is DeepClusterADMM:
+            extra = f", {params.get('clustering', 'kmeans')}"
         rows.append((f"{cls.__name__} (MLP{extra})", "cluster",
                      *_median_seconds(model, "cluster")))
 
+    if not args.methods or "DCTLKMeans" in args.methods:
+        dctl = DCTLKMeans(n_clusters=k, input_shape=image_shape, max_iter=E, tol=0.0,
+                          random_state=0).fit(X)
+        rows.append(("DCTLKMeans (2 x 3 filters 9x9, outer iteration)", "cluster",
+                     *_median_seconds(dctl, "cluster")))
     if args.no_cae:
         return _print(rows, args, argv, E, len(y))
     cae = AEKMeans(autoencoder=partial(ConvAutoencoder, input_shape=image_shape),
