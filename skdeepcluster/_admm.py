@@ -398,16 +398,5 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
     def _proba(self, Z, centers):
         return gmm_log_resp(Z, self._fitted_gmm(centers))[0].exp()
 
-    @available_if(_is_gmm)
-    def predict_proba(self, X):
-        """Responsibilities of the mixture's components for each sample (``"gmm"`` only).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_clusters)
-        """
-        return super().predict_proba(X)
+    #: The mixture's responsibilities; only with ``clustering="gmm"``.
+    predict_proba = available_if(_is_gmm)(SoftAssignmentMixin.predict_proba)

@@ -6,9 +6,9 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseDeepClusterer, FitState, embed, set_labels
+from ._base import BaseDeepClusterer, FitState, set_labels
 from ._engine import adam_rows_
-from ._kmeans import kmeans, nearest_centers
+from ._kmeans import kmeans
 from ._losses import log_det_regularizer
 from .networks import ConvTransform, code_prior_prox, conv_transform_geometry
 
@@ -285,23 +285,3 @@ class DCTLKMeans(BaseDeepClusterer):
     def _set_method_attributes(self, state):
         self.filters_ = [T.detach().cpu().numpy().copy()
                          for T in state.autoencoder.filter_matrices()]
-
-    def _transform_codes(self, state):
-        """``prox(T • X)`` of the training data with the current filters."""
-        return embed(state.autoencoder, state.data)
-
-    def _assign(self, Z, centers):
-        return nearest_centers(Z, centers)
-
-    def transform(self, X):
-        """Codes of ``X``: the learned transform followed by the code prior's proximal map.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, n_components_), float32
-        """
-        return super().transform(X)
