@@ -253,3 +253,18 @@ def test_sparse_input_matches_dense(blobs):
                                atol=1e-5)
     np.testing.assert_allclose(sparse.predict_proba(sp.csr_matrix(X)),
                                dense.predict_proba(X), rtol=1e-4, atol=1e-5)
+
+
+def test_kmeans_w_step_moves_centres_to_means_and_relocates_empty():
+    from types import SimpleNamespace
+
+    Y = torch.tensor([[0.0, 0.0], [2.0, 0.0], [10.0, 0.0], [30.0, 0.0]])
+    labels = torch.tensor([0, 0, 1, 1])
+    state = SimpleNamespace(centers=torch.tensor([[0.0, 0.0], [5.0, 0.0], [100.0, 100.0]]))
+    n = DeepClusterADMM(3)._center_step(state, Y, labels)
+    assert n == 1  # cluster 2 had no sample
+    assert state.centers[0].tolist() == [1.0, 0.0]
+    assert state.centers[1].tolist() == [20.0, 0.0]
+    # the empty centre takes over the sample farthest from its centre (10 from 20 or 30)
+    assert state.centers[2].tolist() in ([10.0, 0.0], [30.0, 0.0])
+    assert torch.isfinite(state.centers).all()
