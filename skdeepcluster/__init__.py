@@ -1,6 +1,7 @@
 """skdeepcluster: scikit-learn compatible deep clustering estimators on PyTorch."""
 
-from . import metrics, networks
+# ``_threads`` comes first: it sets how OpenMP threads wait before torch is loaded.
+from . import _threads, metrics, networks  # noqa: F401
 from ._admm import DeepClusterADMM
 from ._aekmeans import AEKMeans
 from ._concrete import ConcreteKMeans
