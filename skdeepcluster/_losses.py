@@ -343,6 +343,10 @@ def kl_clustering_loss(P, log_Q):
     return torch.nn.functional.kl_div(log_Q, P, reduction="batchmean")
 
 
+#: Values (rows x p x p) of the linear systems built at once by :func:`admm_gmm_y_step`.
+Y_STEP_CHUNK_VALUES = 1 << 22
+
+
 def admm_kmeans_y_step(target, nearest_center, lam, rho):
     """DC-Kmeans' Y-step: ``argmin_y λ/2 ||y − c||² + ρ/2 ||y − t||²`` for every row.
 
@@ -383,10 +387,16 @@ def admm_gmm_y_step(target, resp, means, precisions, lam, rho):
     """
     p = target.shape[1]
     eye = torch.eye(p, dtype=target.dtype, device=target.device)
-    A = lam * torch.einsum("nk,kpq->npq", resp, precisions) + rho * eye
     precision_means = torch.einsum("kpq,kq->kp", precisions, means)
     b = rho * target + lam * (resp @ precision_means)
-    return torch.linalg.solve(A, b.unsqueeze(-1)).squeeze(-1)
+    # The n x p x p systems are built and solved in chunks (bounded memory for large n, p).
+    rows = max(1, Y_STEP_CHUNK_VALUES // (p * p))
+    out = torch.empty_like(target)
+    for start in range(0, target.shape[0], rows):
+        part = slice(start, start + rows)
+        A = lam * torch.einsum("nk,kpq->npq", resp[part], precisions) + rho * eye
+        out[part] = torch.linalg.solve(A, b[part].unsqueeze(-1)).squeeze(-1)
+    return out
 
 
 #: Floor of the singular values inside the log-determinant (a rank-deficient filter matrix

@@ -268,3 +268,16 @@ def test_kmeans_w_step_moves_centres_to_means_and_relocates_empty():
     # the empty centre takes over the sample farthest from its centre (10 from 20 or 30)
     assert state.centers[2].tolist() in ([10.0, 0.0], [30.0, 0.0])
     assert torch.isfinite(state.centers).all()
+
+
+def test_gmm_y_step_in_chunks_equals_one_block(monkeypatch):
+    import skdeepcluster._losses as losses
+
+    rng = np.random.default_rng(1)
+    args = [torch.as_tensor(a) for a in (rng.normal(size=(50, 3)),
+                                         rng.dirichlet(np.ones(4), size=50),
+                                         rng.normal(size=(4, 3)),
+                                         np.linalg.inv(_spd(rng, 4, 3)))]
+    whole = admm_gmm_y_step(*args, 1.0, 10.0)
+    monkeypatch.setattr(losses, "Y_STEP_CHUNK_VALUES", 9 * 7)  # 7 rows per chunk
+    torch.testing.assert_close(losses.admm_gmm_y_step(*args, 1.0, 10.0), whole)
