@@ -5,7 +5,7 @@ and in how the centres ``R`` move:
 
 * DKM (Moradi Fard, Thonet and Gaussier, Pattern Recognition Letters 2020): softmin weights
   ``G = softmax_k(−α ||z − r_k||²)``, centres trained by the optimiser with the network;
-* CenteringKM (seed paper 001): inverse-power weights ``G ∝ ||z − r_k||^{−2α}``, centres
+* CenteringKM (Roy, arXiv 2411.19496): inverse-power weights ``G ∝ ||z − r_k||^{−2α}``, centres
   re-fitted by k-means on the whole embedding after every epoch and held fixed in between.
 """
 
@@ -344,7 +344,7 @@ class _CenteringState(FitState):
 class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
     """Deep clustering with a centering loss and per-epoch k-means re-initialisation.
 
-    The method of seed paper 001 ("CenteringKM" in this package). The autoencoder minimises
+    The method of Roy (arXiv 2411.19496) ("CenteringKM" in this package). The autoencoder minimises
 
     ``L = mean_i ||x_i − g_φ(h_θ(x_i))||² + λ mean_i Σ_k ||h_θ(x_i) − r_k||² G_ik``,
     ``G_ik = ||h_θ(x_i) − r_k||^{−2α} / Σ_k' ||h_θ(x_i) − r_k'||^{−2α}``,

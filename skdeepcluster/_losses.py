@@ -212,7 +212,7 @@ def softmin_weights(D, alpha):
 
 
 def inverse_power_weights(D, alpha, eps=1e-8):
-    """CenteringKM's weights ``G_ik = D_ik^{−α} / Σ_k' D_ik'^{−α}`` (seed paper 001, eq. 9).
+    """CenteringKM's weights ``G_ik = D_ik^{−α} / Σ_k' D_ik'^{−α}`` (Roy 2024, eq. 9).
 
     Computed as ``softmax_k(−α log(D_ik + ε))``: no power of a tiny distance is ever formed,
     so a point on a centre (what a k-means refit produces for a singleton cluster) gets
