@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseDeepClusterer, FitState, SoftAssignmentMixin, embed, set_labels
 from ._kmeans import (
     GaussianMixtureParams,
+    centers_from_sums,
     gmm_from_partition,
     gmm_log_resp,
     gmm_m_step,
@@ -46,6 +47,13 @@ class _ADMMState(FitState):
     rho: float = 1.0
     alpha: float = 1.0
     ridge: float = 0.0  # absolute ridge of the covariances
+
+
+def _gmm_assign(Z, gmm):
+    """The most responsible component of each row and its squared distance to that mean."""
+    labels = gmm_log_resp(Z, gmm)[0].argmax(dim=1)
+    diff = Z - gmm.means[labels]
+    return labels, (diff * diff).sum(dim=1)
 
 
 def _is_gmm(estimator):
@@ -292,7 +300,7 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
                                            state.ridge)
             state.centers = state.gmm.means
             state.admm_labels = self._update_resp(state)
-            state.labels = self._assign_training(state, state.embedding)
+            state.labels = state.admm_labels.clone()  # Y = f(X) at the start
         else:
             state.admm_labels = state.labels.clone()
         return []
@@ -300,7 +308,7 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
     def _assign_training(self, state, F):
         """``predict``'s rule on the training embedding ``F`` with the current model."""
         if self.clustering == "gmm":
-            return gmm_log_resp(F, state.gmm)[0].argmax(dim=1)
+            return _gmm_assign(F, state.gmm)[0]
         return nearest_centers(F, state.centers)[0]
 
     def _batch_loss(self, state, idx, X_batch):
@@ -360,13 +368,9 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
     def _center_step(self, state, Y, labels):
         """k-means w-step: every centre moves to the mean of its samples of ``Y``; an empty
         cluster takes over the sample of ``Y`` farthest from its centre (as k-means)."""
-        k = self.n_clusters
-        counts = torch.bincount(labels, minlength=k).to(Y.dtype)
+        counts = torch.bincount(labels, minlength=self.n_clusters).to(Y.dtype)
         sums = torch.zeros_like(state.centers).index_add_(0, labels, Y)
-        nonempty = counts > 0
-        state.centers[nonempty] = sums[nonempty] / counts[nonempty, None]
-        if bool(nonempty.all()):
-            return 0
+        state.centers = centers_from_sums(state.centers, sums, counts)
         dist = ((Y - state.centers[labels]) ** 2).sum(dim=1)
         empty, _ = relocate_empty(state.centers, counts, Y, dist)
         return int(empty.numel())
@@ -391,9 +395,7 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
         squared distance to that centre or mean."""
         if self.clustering != "gmm":
             return super()._assign(Z, centers)
-        labels = gmm_log_resp(Z, self._fitted_gmm(centers))[0].argmax(dim=1)
-        diff = Z - centers[labels]
-        return labels, (diff * diff).sum(dim=1)
+        return _gmm_assign(Z, self._fitted_gmm(centers))
 
     def _proba(self, Z, centers):
         return gmm_log_resp(Z, self._fitted_gmm(centers))[0].exp()

@@ -18,12 +18,12 @@ __all__ = ["DCTLKMeans"]
 @dataclass(eq=False)
 class _DCTLState(FitState):
     """DCTLKMeans's fit state: the free codes ``Z`` (one row per sample), their Adam
-    moments, the batch's codes of the current step and the last centre shift."""
+    moments, the batch's codes of the current step (a leaf whose gradient the codes' step
+    reads) and the last centre shift."""
 
     codes: torch.Tensor | None = None  # (n, p) on the device
     code_moments: tuple | None = None
     batch_codes: torch.Tensor | None = None
-    batch_idx: torch.Tensor | None = None
     center_shift: float | None = None
     code_variance: float = 1.0
 
@@ -245,7 +245,7 @@ class DCTLKMeans(BaseDeepClusterer):
     def _batch_loss(self, state, idx, X_batch):
         S = state.autoencoder.analysis(X_batch)
         Z = state.codes[idx].requires_grad_()
-        state.batch_codes, state.batch_idx = Z, idx
+        state.batch_codes = Z
         gap = S - Z
         data = (gap * gap).sum(dim=1).mean()
         residual = Z - state.centers[state.labels[idx]]
@@ -261,10 +261,10 @@ class DCTLKMeans(BaseDeepClusterer):
     @torch.no_grad()
     def _after_step(self, state, idx, X_batch):
         # The codes' Adam step (their rows only), then the prior's proximal step.
+        threshold = self.learning_rate * self.code_penalty
         adam_rows_(state.codes, state.batch_codes.grad, idx, state.code_moments,
-                   self.learning_rate)
-        state.codes[idx] = code_prior_prox(state.codes[idx], self.code_prior,
-                                           self.learning_rate * self.code_penalty)
+                   self.learning_rate,
+                   prox=lambda rows: code_prior_prox(rows, self.code_prior, threshold))
         state.batch_codes = None
         return False
 

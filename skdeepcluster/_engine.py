@@ -433,14 +433,15 @@ def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None
 
 
 @torch.no_grad()
-def adam_rows_(param, grad, idx, moments, lr, betas=(0.9, 0.999), eps=1e-8):
+def adam_rows_(param, grad, idx, moments, lr, betas=(0.9, 0.999), eps=1e-8, prox=None):
     """One Adam step on the rows ``idx`` of ``param`` only ("lazy" Adam).
 
     For per-sample parameters (DCTLKMeans's free codes) trained on mini-batches: rows not in
     the batch keep their value and their moments (``torch.optim.Adam`` would keep moving
     them with their stale momentum). ``moments`` is ``(m, v, steps)``, the first and second
     moments (shaped as ``param``) and each row's step count, updated in place; ``idx``
-    holds distinct row indices.
+    holds distinct row indices. ``prox``, if given, maps the stepped rows before they are
+    written back (a proximal step).
     """
     m, v, steps = moments
     beta1, beta2 = betas
@@ -451,4 +452,5 @@ def adam_rows_(param, grad, idx, moments, lr, betas=(0.9, 0.999), eps=1e-8):
     v[idx] = v_rows
     t = steps[idx].unsqueeze(1).to(param.dtype)
     update = (m_rows / (1.0 - beta1 ** t)) / ((v_rows / (1.0 - beta2 ** t)).sqrt_().add_(eps))
-    param[idx] = param[idx] - lr * update
+    rows = param[idx].sub_(update, alpha=lr)
+    param[idx] = rows if prox is None else prox(rows)

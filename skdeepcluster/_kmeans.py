@@ -18,6 +18,7 @@ __all__ = [
     "KMeansResult",
     "assign_nearest",
     "best_run",
+    "centers_from_sums",
     "count_based_center_update",
     "farthest_points",
     "gmm_from_partition",
@@ -241,6 +242,17 @@ def _as_data(data):
     return HostData(data, data.device, data.dtype)
 
 
+def centers_from_sums(centers, sums, counts, step_size=1.0):
+    """The centre update of k-means from each cluster's (weighted) sum and count.
+
+    ``μ_k ← μ_k + step_size (sum_k / count_k − μ_k)`` for every non-empty cluster; an empty
+    one keeps its centre (to be relocated by :func:`relocate_empty`). Returns a new tensor.
+    """
+    means = sums / counts.clamp(min=torch.finfo(centers.dtype).tiny).unsqueeze(1)
+    new = centers + step_size * (means - centers) if step_size != 1.0 else means
+    return torch.where((counts > 0).unsqueeze(1), new, centers)
+
+
 @torch.no_grad()
 def lloyd_step(data, centers, step_size=1.0):
     """One Lloyd iteration over ``data``: assign, move the centres to their means, relocate.
@@ -280,10 +292,7 @@ def lloyd_step(data, centers, step_size=1.0):
             counts += torch.bincount(labels, weights=w, minlength=k).to(centers.dtype)
             sums.index_add_(0, labels, xb * w.unsqueeze(1))
             loss += (dist * w).sum(dtype=torch.float64)
-    means = sums / counts.clamp(min=torch.finfo(centers.dtype).tiny).unsqueeze(1)
-    new = centers + step_size * (means - centers) if step_size != 1.0 else means
-    nonempty = counts > 0
-    new = torch.where(nonempty.unsqueeze(1), new, centers)
+    new = centers_from_sums(centers, sums, counts, step_size)
     empty, _ = relocate_empty(new, counts, data, dist_all)
     return new, float(loss), int(empty.numel())
 

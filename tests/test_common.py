@@ -70,7 +70,7 @@ _SPARSE_PROBA_REASON = (
     "scikit-learn's sparse-input check assumes that an estimator with predict_proba is a "
     "classifier and reads tags.classifier_tags.multi_class, which is None for a clusterer "
     "(AttributeError inside the check). fit, predict and predict_proba on CSR input work and "
-    "are tested in test_deep.py, test_dec.py and test_kmeans_family.py "
+    "are tested in test_deep.py, test_dec.py, test_kmeans_family.py and test_admm.py "
     "(test_sparse_input_matches_dense)."
 )
 
@@ -80,19 +80,20 @@ EXPECTED_FAILED_CHECKS = {
         "check_sample_weight_equivalence_on_dense_data": _SAMPLE_WEIGHT_REASON,
         "check_sample_weight_equivalence_on_sparse_data": _SAMPLE_WEIGHT_REASON,
     },
-    **{cls: {
-        "check_estimator_sparse_array": _SPARSE_PROBA_REASON,
-        "check_estimator_sparse_matrix": _SPARSE_PROBA_REASON,
-    } for cls in (ConcreteKMeans, DEC, IDEC, DCEC, DKM, CenteringKM)},
+}
+
+#: Every estimator with ``predict_proba`` (a method with soft assignments, or
+#: DeepClusterADMM with ``clustering="gmm"``) fails the sparse-input checks for that reason.
+_PREDICT_PROBA_FAILED_CHECKS = {
+    "check_estimator_sparse_array": _SPARSE_PROBA_REASON,
+    "check_estimator_sparse_matrix": _SPARSE_PROBA_REASON,
 }
 
 
 def _expected_failures(estimator):
     expected = dict(EXPECTED_FAILED_CHECKS.get(type(estimator), {}))
-    if type(estimator) is DeepClusterADMM and hasattr(estimator, "predict_proba"):
-        # clustering="gmm" has predict_proba (the k-means model has none)
-        expected.update({"check_estimator_sparse_array": _SPARSE_PROBA_REASON,
-                         "check_estimator_sparse_matrix": _SPARSE_PROBA_REASON})
+    if hasattr(estimator, "predict_proba"):
+        expected.update(_PREDICT_PROBA_FAILED_CHECKS)
     return expected
 
 

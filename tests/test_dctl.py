@@ -207,3 +207,19 @@ def test_deterministic_and_mu_zero_leaves_codes_to_the_transform():
     joint = [r["clustering"] for r in a.history_ if r["phase"] == "cluster"]
     # the k-means term on the codes is what mu > 0 lowers
     assert joint[-1] < clustering[-1]
+
+
+def test_adam_rows_prox_is_applied_to_the_stepped_rows():
+    rng = np.random.default_rng(3)
+    grad = torch.as_tensor(rng.normal(size=(2, 4)))
+    rows = torch.tensor([0, 2])
+    plain = torch.as_tensor(rng.normal(size=(3, 4)))
+    proxed = plain.clone()
+
+    def fresh_moments():
+        return torch.zeros_like(plain), torch.zeros_like(plain), torch.zeros(3, dtype=torch.long)
+
+    adam_rows_(plain, grad, rows, fresh_moments(), 0.5)
+    adam_rows_(proxed, grad, rows, fresh_moments(), 0.5, prox=lambda r: r.clamp_min(0.0))
+    torch.testing.assert_close(proxed[rows], plain[rows].clamp_min(0.0))
+    torch.testing.assert_close(proxed[1], plain[1])
