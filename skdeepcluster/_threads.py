@@ -5,9 +5,9 @@ PyTorch's CPU kernels run on GNU OpenMP on Linux. After each parallel region its
 spin, by default for up to 300 000 iterations, before they sleep. On a machine where
 another CPU-bound process runs, a spinning thread holds a core the other process needs,
 and each parallel region waits for the thread that was descheduled: two concurrent DEC fits
-on ``load_digits`` took 91 s each instead of 12 s (2-core AMD EPYC). A short spin keeps
-the quiet speed and bounds the loss under load (3 000 iterations: 9.7 s quiet, 21.5 s each
-for two concurrent fits; see the user guide, "Threads on a shared machine").
+on ``load_digits`` took 40-91 s each instead of 11-12 s (2-core AMD EPYC). A short spin keeps
+the quiet speed and bounds the loss under load (3 000 iterations: 9.5-10.6 s quiet, 21-23 s
+each for two concurrent fits; ``benchmarks/bench_threads.py``).
 
 The setting is an environment variable read once, when the OpenMP runtime is loaded (at
 ``import torch``): it applies when ``skdeepcluster`` is imported before ``torch`` and to
