@@ -9,6 +9,7 @@ DeepClusterADMM's ``clustering="gmm"``.
 """
 
 import math
+import time
 from typing import NamedTuple
 
 import torch
@@ -31,6 +32,7 @@ __all__ = [
     "lloyd_step",
     "nearest_centers",
     "relocate_empty",
+    "run_offsets",
     "squared_distances",
 ]
 
@@ -65,8 +67,12 @@ def center_scores(centers, X):
     ``argmax_k s_ki`` is the nearest centre of ``x_i`` and ``||x_i - μ_k||² = ||x_i||² - 2 s_ki``.
     Centre-major, so that reductions over the few clusters run along the first axis (several
     times faster than over a short last axis on the CPU). Every assignment in the package goes
-    through this function.
+    through this function. Centres of shape (r, k, d) (``r`` runs of k-means computed together)
+    give scores of shape (r, k, n), from one matrix product.
     """
+    if centers.dim() == 3:
+        r, k, d = centers.shape
+        return center_scores(centers.reshape(r * k, d), X).view(r, k, X.shape[0])
     half_c_sq = 0.5 * (centers * centers).sum(dim=1, keepdim=True)
     return torch.addmm(half_c_sq, centers, X.T, alpha=1.0, beta=-1.0)
 
@@ -78,16 +84,17 @@ def nearest_centers(Z, centers):
     Parameters
     ----------
     Z : Tensor of shape (n, d)
-    centers : Tensor of shape (k, d) on the same device
+    centers : Tensor of shape (k, d) or (r, k, d) on the same device
+        With ``r`` runs the results have a leading axis of length ``r``.
 
     Returns
     -------
-    labels : LongTensor of shape (n,)
-    min_sq_dist : Tensor of shape (n,)
+    labels : LongTensor of shape (n,) or (r, n)
+    min_sq_dist : Tensor of shape (n,) or (r, n)
     """
-    best, labels = center_scores(centers, Z).max(dim=0)
-    dist = (Z * Z).sum(dim=1).sub_(best, alpha=2.0).clamp_(min=0.0)
-    return labels, dist
+    best, labels = center_scores(centers, Z).max(dim=-2)
+    dist = torch.sub((Z * Z).sum(dim=1), best, alpha=2.0)
+    return labels, dist.clamp_(min=0.0)
 
 
 @torch.no_grad()
@@ -97,17 +104,18 @@ def assign_nearest(data, centers):
     Parameters
     ----------
     data : HostData
-    centers : Tensor of shape (k, d) on the data's device
+    centers : Tensor of shape (k, d) or (r, k, d) on the data's device
 
     Returns
     -------
-    labels : LongTensor of shape (n,)
-    min_sq_dist : Tensor of shape (n,)
+    labels : LongTensor of shape (n,) or (r, n)
+    min_sq_dist : Tensor of shape (n,) or (r, n)
     """
-    labels = torch.empty(data.n_samples, dtype=torch.long, device=centers.device)
-    dist = torch.empty(data.n_samples, dtype=centers.dtype, device=centers.device)
+    lead = centers.shape[:-2]
+    labels = torch.empty((*lead, data.n_samples), dtype=torch.long, device=centers.device)
+    dist = torch.empty((*lead, data.n_samples), dtype=centers.dtype, device=centers.device)
     for start, stop, xb in data.chunks():
-        labels[start:stop], dist[start:stop] = nearest_centers(xb, centers)
+        labels[..., start:stop], dist[..., start:stop] = nearest_centers(xb, centers)
     return labels, dist
 
 
@@ -127,7 +135,7 @@ def _sq_dist_from(data, centers, X_sq):
 
 
 @torch.no_grad()
-def kmeans_plusplus(data, n_clusters, generator, n_local_trials=None):
+def kmeans_plusplus(data, n_clusters, generator, n_local_trials=None, n_runs=None):
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007) computed in torch.
 
     The first centre is drawn with probability proportional to the sample weight; every next
@@ -141,17 +149,22 @@ def kmeans_plusplus(data, n_clusters, generator, n_local_trials=None):
     n_clusters : int
     generator : torch.Generator on the data's device
     n_local_trials : int, optional
+    n_runs : int, optional
+        Seed ``n_runs`` independent sets of centres at once (one pass over the data per
+        centre for all of them); the results then have a leading axis of length ``n_runs``.
 
     Returns
     -------
-    centers : Tensor of shape (n_clusters, n_features)
-    indices : LongTensor of shape (n_clusters,)
+    centers : Tensor of shape (n_clusters, n_features) or (n_runs, n_clusters, n_features)
+    indices : LongTensor of shape (n_clusters,) or (n_runs, n_clusters)
         Rows of the data chosen as centres.
     """
     device = data.device
     n = data.n_samples
+    R = 1 if n_runs is None else n_runs
     if n_local_trials is None:
         n_local_trials = 2 + int(math.log(n_clusters))
+    T = n_local_trials
     X_sq = torch.empty(n, dtype=data.dtype, device=device)
     for start, stop, xb in data.chunks():
         X_sq[start:stop] = (xb * xb).sum(dim=1)
@@ -161,32 +174,34 @@ def kmeans_plusplus(data, n_clusters, generator, n_local_trials=None):
 
     def draw(probs, k):
         # Inverse-CDF sampling with the estimator's generator (torch.multinomial has a 2**24
-        # category limit on CPU).
-        cdf = torch.cumsum(probs.to(torch.float64), dim=0)
-        u = torch.rand(k, generator=generator, device=device, dtype=torch.float64) * cdf[-1]
-        return torch.searchsorted(cdf, u).clamp_(max=n - 1)
+        # category limit on CPU); one row of probabilities per run.
+        cdf = torch.cumsum(probs.to(torch.float64), dim=-1)
+        u = torch.rand((R, k), generator=generator, device=device, dtype=torch.float64)
+        return torch.searchsorted(cdf, u.mul_(cdf[:, -1:])).clamp_(max=n - 1)
 
-    indices = torch.empty(n_clusters, dtype=torch.long, device=device)
-    centers = torch.empty((n_clusters, data.n_features), dtype=data.dtype, device=device)
-    first = draw(w, 1)
-    indices[0] = first[0]
-    centers[0] = data.rows(first)[0]
-    closest = _sq_dist_from(data, centers[:1], X_sq)[0]
-    potential = (w * closest).sum()
+    runs = torch.arange(R, device=device)
+    indices = torch.empty((R, n_clusters), dtype=torch.long, device=device)
+    centers = torch.empty((R, n_clusters, data.n_features), dtype=data.dtype, device=device)
+    first = draw(w.expand(R, n), 1)[:, 0]
+    indices[:, 0] = first
+    centers[:, 0] = data.rows(first)
+    closest = _sq_dist_from(data, centers[:, 0], X_sq)
+    potential = (w * closest).sum(dim=1)
     for c in range(1, n_clusters):
-        if potential <= 0:
-            # Fewer distinct points than clusters: any remaining point is as good as another.
-            cand = draw(w, n_local_trials)
-        else:
-            cand = draw(w * closest, n_local_trials)
-        cand_rows = data.rows(cand)
-        dist = torch.minimum(_sq_dist_from(data, cand_rows, X_sq), closest.unsqueeze(0))
+        # With fewer distinct points than clusters (zero potential) any point will do.
+        probs = torch.where((potential > 0).unsqueeze(1), w * closest, w)
+        cand = draw(probs, T)
+        cand_rows = data.rows(cand.flatten())
+        dist = _sq_dist_from(data, cand_rows, X_sq).view(R, T, n)
+        dist = torch.minimum(dist, closest.unsqueeze(1))
         pots = dist @ w
-        best = int(torch.argmin(pots))
-        indices[c] = cand[best]
-        centers[c] = cand_rows[best]
-        closest = dist[best]
-        potential = pots[best]
+        best = torch.argmin(pots, dim=1)
+        indices[:, c] = cand[runs, best]
+        centers[:, c] = cand_rows.view(R, T, -1)[runs, best]
+        closest = dist[runs, best]
+        potential = pots[runs, best]
+    if n_runs is None:
+        return centers[0], indices[0]
     return centers, indices
 
 
@@ -247,10 +262,16 @@ def centers_from_sums(centers, sums, counts, step_size=1.0):
 
     ``μ_k ← μ_k + step_size (sum_k / count_k − μ_k)`` for every non-empty cluster; an empty
     one keeps its centre (to be relocated by :func:`relocate_empty`). Returns a new tensor.
+    Leading run axes (shape (r, k, d), counts (r, k)) are carried through.
     """
-    means = sums / counts.clamp(min=torch.finfo(centers.dtype).tiny).unsqueeze(1)
+    means = sums / counts.clamp(min=torch.finfo(centers.dtype).tiny).unsqueeze(-1)
     new = centers + step_size * (means - centers) if step_size != 1.0 else means
-    return torch.where((counts > 0).unsqueeze(1), new, centers)
+    return torch.where((counts > 0).unsqueeze(-1), new, centers)
+
+
+def run_offsets(n_runs, k, device):
+    """``[0, k, 2k, ...]`` as a column: labels of run ``r`` plus ``r k`` index one flat axis."""
+    return (torch.arange(n_runs, device=device) * k).unsqueeze(1)
 
 
 @torch.no_grad()
@@ -265,36 +286,56 @@ def lloyd_step(data, centers, step_size=1.0):
     ----------
     data : HostData
         The points (sample weights and offset included).
-    centers : Tensor of shape (k, d)
+    centers : Tensor of shape (k, d) or (r, k, d)
+        With ``r`` runs every run takes its own step, all in the same pass over the data.
     step_size : float, default=1.0
 
     Returns
     -------
-    new_centers : Tensor of shape (k, d)
-    loss : float
+    new_centers : Tensor of the shape of ``centers``
+    loss : float, or Tensor of shape (r,) (float64)
         (Weighted) sum of squared distances to the *old* centres.
-    n_relocated : int
+    n_relocated : int, or LongTensor of shape (r,)
     """
-    k = centers.shape[0]
-    counts = torch.zeros(k, dtype=centers.dtype, device=centers.device)
-    sums = torch.zeros_like(centers)
-    loss = torch.zeros((), dtype=torch.float64, device=centers.device)
-    dist_all = torch.empty(data.n_samples, dtype=centers.dtype, device=centers.device)
+    batched = centers.dim() == 3
+    C = centers if batched else centers.unsqueeze(0)
+    R, k, d = C.shape
+    dtype, device = C.dtype, C.device
+    counts = torch.zeros(R * k, dtype=dtype, device=device)
+    sums = torch.zeros((R * k, d), dtype=dtype, device=device)
+    loss = torch.zeros(R, dtype=torch.float64, device=device)
+    dist_all = torch.empty((R, data.n_samples), dtype=dtype, device=device)
+    offsets = run_offsets(R, k, device)
     for index, xb in data.chunks_with_index():
-        labels, dist = nearest_centers(xb, centers)
-        dist_all[index] = dist
+        labels, dist = nearest_centers(xb, C)
+        dist_all[:, index] = dist
+        flat = (labels + offsets).flatten() if R > 1 else labels[0]
         w = data.weights(index)
+        rows = xb if R == 1 else xb.repeat(R, 1)
         if w is None:
-            counts += torch.bincount(labels, minlength=k).to(centers.dtype)
-            sums.index_add_(0, labels, xb)
-            loss += dist.sum(dtype=torch.float64)
+            counts += torch.bincount(flat, minlength=R * k).to(dtype)
+            sums.index_add_(0, flat, rows)
+            loss += dist.sum(dim=1, dtype=torch.float64)
         else:
-            counts += torch.bincount(labels, weights=w, minlength=k).to(centers.dtype)
-            sums.index_add_(0, labels, xb * w.unsqueeze(1))
-            loss += (dist * w).sum(dtype=torch.float64)
-    new = centers_from_sums(centers, sums, counts, step_size)
-    empty, _ = relocate_empty(new, counts, data, dist_all)
-    return new, float(loss), int(empty.numel())
+            counts += torch.bincount(flat, weights=w.repeat(R), minlength=R * k).to(dtype)
+            sums.index_add_(0, flat, rows * w.repeat(R).unsqueeze(1))
+            loss += (dist * w).sum(dim=1, dtype=torch.float64)
+    counts = counts.view(R, k)
+    new = centers_from_sums(C, sums.view(R, k, d), counts, step_size)
+    n_relocated = torch.zeros(R, dtype=torch.long)
+    for r in torch.nonzero((counts == 0).any(dim=1)).flatten().tolist():
+        empty, _ = relocate_empty(new[r], counts[r], data, dist_all[r])
+        n_relocated[r] = empty.numel()
+    if batched:
+        return new, loss, n_relocated
+    return new[0], float(loss[0]), int(n_relocated[0])
+
+
+def _per_run(value, n_runs):
+    """A per-run list from a scalar or a sequence."""
+    if isinstance(value, (int, float)):
+        return [value] * n_runs
+    return list(value)
 
 
 @torch.no_grad()
@@ -308,12 +349,16 @@ def lloyd(data, centers, *, max_iter=300, tol=1e-4, tol_abs=None, step_size=1.0,
     refits (warm started from the current centres) and the refinement of
     :class:`~skdeepcluster.ShallowConcreteKMeans`.
 
+    Several runs (centres of shape (r, k, d)) iterate together, one pass over the data per
+    iteration for all of them; a run that has converged stops moving (and costs nothing
+    more), the loop ends when every run has.
+
     Parameters
     ----------
     data : HostData or Tensor of shape (n, d)
-    centers : Tensor of shape (k, d)
+    centers : Tensor of shape (k, d) or (r, k, d)
         Initial centres (k-means++, or the current centres for a warm start).
-    max_iter : int
+    max_iter : int, or sequence of r ints
     tol : float
         Relative tolerance (ignored when ``tol_abs`` is given).
     tol_abs : float, optional
@@ -323,36 +368,61 @@ def lloyd(data, centers, *, max_iter=300, tol=1e-4, tol_abs=None, step_size=1.0,
     phase, history, verbose, first_epoch
         Iterations run through the engine's epoch loop
         (:func:`~skdeepcluster._engine.epoch_loop`); with a ``history`` list each iteration
-        is recorded (``loss``, ``center_shift``, ``n_relocated``).
+        is recorded (``loss``, ``center_shift``, ``n_relocated``). With ``r`` runs,
+        ``history`` is a list of ``r`` lists and ``first_epoch`` may be one number per run.
 
     Returns
     -------
     KMeansResult
-        ``centers``, ``labels``, ``inertia`` (with the final centres) and ``n_iter``.
+        ``centers``, ``labels``, ``inertia`` (with the final centres) and ``n_iter``; with
+        ``r`` runs, ``centers`` (r, k, d), ``labels`` (r, n), ``inertia`` a float64 tensor
+        of shape (r,) and ``n_iter`` a list.
     """
     from ._engine import epoch_loop
 
     data = _as_data(data)
     if tol_abs is None:
         tol_abs = float(tol * _mean_variance(data))
-    current = [centers.clone()]
+    batched = centers.dim() == 3
+    C = (centers if batched else centers.unsqueeze(0)).clone()
+    R = C.shape[0]
+    max_iters, firsts = _per_run(max_iter, R), _per_run(first_epoch, R)
+    histories = (history if batched else [history]) if history is not None else [None] * R
+    n_iter = [0] * R
+    active = [r for r in range(R) if max_iters[r] > 0]
+    total_weight = _total_weight(data)
 
     def run_epoch(epoch):
-        new, loss, n_relocated = lloyd_step(data, current[0], step_size)
-        shift = float(((new - current[0]) ** 2).sum())
-        current[0] = new
-        return {"loss": loss / _total_weight(data), "center_shift": shift,
-                "n_relocated": n_relocated}
+        start = time.perf_counter()
+        idx = torch.tensor(active, device=C.device)
+        old = C[idx]
+        new, loss, n_relocated = lloyd_step(data, old, step_size)
+        C[idx] = new
+        shift = ((new - old) ** 2).sum(dim=(1, 2)).tolist()
+        loss, n_relocated = (loss / total_weight).tolist(), n_relocated.tolist()
+        seconds = time.perf_counter() - start
+        summary = None
+        for j, r in enumerate(list(active)):
+            n_iter[r] += 1
+            record = {"loss": loss[j], "center_shift": shift[j], "n_relocated": n_relocated[j]}
+            summary = record if summary is None else summary
+            if histories[r] is not None:
+                histories[r].append({"phase": phase, "epoch": firsts[r] + n_iter[r] - 1,
+                                     **record, "seconds": seconds})
+            if (shift[j] <= tol_abs and n_relocated[j] == 0) or n_iter[r] >= max_iters[r]:
+                active.remove(r)
+        return summary if R == 1 else {"n_active": float(len(active))}
 
-    def converged(record):
-        return record["center_shift"] <= tol_abs and record["n_relocated"] == 0
-
-    n_iter = epoch_loop(run_epoch, phase=phase, n_epochs=max_iter, converged=converged,
-                        history=history, verbose=verbose, first_epoch=first_epoch)
-    labels, dist = assign_nearest(data, current[0])
+    if active:
+        epoch_loop(run_epoch, phase=phase, n_epochs=max(max_iters), converged=lambda _: not active,
+                   verbose=verbose, first_epoch=min(firsts))
+    labels, dist = assign_nearest(data, C)
     if data.sample_weight is not None:
         dist = dist * data.sample_weight
-    return KMeansResult(current[0], labels, float(dist.sum(dtype=torch.float64)), n_iter)
+    inertia = dist.sum(dim=1, dtype=torch.float64)
+    if batched:
+        return KMeansResult(C, labels, inertia, n_iter)
+    return KMeansResult(C[0], labels[0], float(inertia[0]), n_iter[0])
 
 
 def _total_weight(data):

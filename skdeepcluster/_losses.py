@@ -127,51 +127,54 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
     ``∂ℓ_im/∂μ_m = (2/σ²)(z_i - μ_m)``.
 
     Intermediates are laid out cluster-major, shape (k, n): reductions over a handful of
-    clusters are several times faster along the first axis on the CPU.
+    clusters are several times faster along the first axis on the CPU. Centres of shape
+    (r, k, p) are ``r`` independent runs on the same points (one matrix product for all);
+    every output then has a leading axis of length ``r``.
 
     Parameters
     ----------
     Z : Tensor of shape (n, p)
-    centers : Tensor of shape (k, p)
+    centers : Tensor of shape (k, p) or (r, k, p)
     tau, sigma : float
         As in :func:`concrete_kmeans_loss` (``sigma=0``: the nearest-centre limit).
-    noise_t : Tensor of shape (k, n) or None
+    noise_t : Tensor of shape (k, n) or (r, k, n), or None
         Gumbel noise, **transposed** with respect to :func:`concrete_kmeans_loss`.
     sample_weight : Tensor of shape (n,), optional
 
     Returns
     -------
-    loss : Tensor (scalar)
-    index : LongTensor of shape (n,)
-    grad : Tensor of shape (k, p)
+    loss : Tensor, scalar or of shape (r,)
+    index : LongTensor of shape (n,) or (r, n)
+    grad : Tensor of shape (k, p) or (r, k, p)
     """
-    n = Z.shape[0]
-    cols = torch.arange(n, device=Z.device)
     # (k, n) scores s_ki = μ_k·z_i - ||μ_k||²/2 (the nearest-centre rule); the logits are
     # ℓ_ki = (2/σ²) s_ki up to a per-sample constant that neither argmax nor softmax sees.
     score = center_scores(centers, Z)
     if sigma == 0:
-        best, index = score.max(dim=0)
+        best, index = score.max(dim=-2)
         W = torch.zeros_like(score)
     else:
         inv_s2 = 1.0 / (sigma * sigma)
         pert = (score * (2.0 * inv_s2)).add_(noise_t)
-        _, index = pert.max(dim=0)
-        h = torch.softmax(pert.mul_(1.0 / tau), dim=0)
+        _, index = pert.max(dim=-2)
+        h = torch.softmax(pert.mul_(1.0 / tau), dim=-2)
         # g_ki / 2 = -r_i·μ_k = μ_{k_i}·μ_k - z_i·μ_k = μ_{k_i}·μ_k - s_ki - ||μ_k||²/2
-        half_c_sq = 0.5 * (centers * centers).sum(dim=1, keepdim=True)
-        g = (centers @ centers.T).index_select(1, index).sub_(score).sub_(half_c_sq)
-        hg = (h * g).sum(dim=0, keepdim=True)
+        half_c_sq = 0.5 * (centers * centers).sum(dim=-1, keepdim=True)
+        gram = centers @ centers.transpose(-1, -2)
+        g = torch.gather(gram, -1, index.unsqueeze(-2).expand_as(score))
+        g = g.sub_(score).sub_(half_c_sq)
+        hg = (h * g).sum(dim=-2, keepdim=True)
         W = g.sub_(hg).mul_(h).mul_(4.0 * inv_s2 / tau)
-        best = score.gather(0, index.unsqueeze(0)).squeeze(0)
-    W[index, cols] -= 2.0
+        best = score.gather(-2, index.unsqueeze(-2)).squeeze(-2)
+    clusters = torch.arange(score.shape[-2], device=score.device).unsqueeze(1)
+    W.sub_((index.unsqueeze(-2) == clusters).to(W.dtype), alpha=2.0)
     # ||z_i - μ_{k_i}||² = ||z_i||² - 2 s_{k_i i}
-    residual_sq = (Z * Z).sum(dim=1).sub_(best, alpha=2.0).clamp_(min=0.0)
+    residual_sq = torch.sub((Z * Z).sum(dim=1), best, alpha=2.0).clamp_(min=0.0)
     if sample_weight is not None:
-        W.mul_(sample_weight.unsqueeze(0))
+        W.mul_(sample_weight)
         residual_sq = residual_sq * sample_weight
-    grad = W @ Z - W.sum(dim=1, keepdim=True) * centers
-    return residual_sq.sum(), index, grad
+    grad = W @ Z - W.sum(dim=-1, keepdim=True) * centers
+    return residual_sq.sum(dim=-1), index, grad
 
 
 def anneal_rate(tau, tau_min, anneal_rate, n_epochs):

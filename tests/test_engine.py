@@ -334,3 +334,79 @@ def test_kmeans_matches_sklearn_inertia_on_blobs(seed):
     # deterministic for a given generator seed
     _, labels2, _, _ = kmeans(Z, 5, n_init=5, generator=seeded_generator(seed, "cpu"))
     assert torch.equal(labels, labels2)
+
+
+# ------------------------------------------------------------ runs computed together
+from skdeepcluster._kmeans import lloyd_step  # noqa: E402
+
+
+def test_kmeans_plusplus_runs_together_are_independent_seedings():
+    X = np.vstack([np.random.RandomState(s).randn(40, 2) * 0.01 + 100 * s for s in range(4)])
+    data = HostData(X, CPU, torch.float64)
+    centers, idx = kmeans_plusplus(data, 4, seeded_generator(3, CPU), n_runs=6)
+    assert centers.shape == (6, 4, 2) and idx.shape == (6, 4)
+    for r in range(6):
+        # every run seeds one centre per group, with rows of the data
+        assert sorted((idx[r] // 40).tolist()) == [0, 1, 2, 3]
+        np.testing.assert_array_equal(centers[r].numpy(), X[idx[r].numpy()])
+    assert len({tuple(row) for row in idx.tolist()}) > 1  # the runs differ
+    # one run computed "together" is the single seeding
+    single, single_idx = kmeans_plusplus(data, 4, seeded_generator(3, CPU))
+    batch1, batch1_idx = kmeans_plusplus(data, 4, seeded_generator(3, CPU), n_runs=1)
+    assert torch.equal(single_idx, batch1_idx[0]) and torch.equal(single, batch1[0])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lloyd_runs_together_equal_runs_apart(weighted):
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(30, 3) + 6 * c for c in range(3)])
+    w = rng.rand(90) + 0.5 if weighted else None
+    data = HostData(X, CPU, torch.float64, sample_weight=w)
+    starts = torch.as_tensor(X[[[0, 1, 2, 3], [0, 30, 60, 61], [5, 6, 7, 89]]])
+    history = [[], [], []]
+    together = lloyd(data, starts, tol_abs=0.0, history=history, first_epoch=[1, 4, 2],
+                     max_iter=[50, 50, 2])
+    for r in range(3):
+        apart_history = []
+        apart = lloyd(data, starts[r], tol_abs=0.0, history=apart_history,
+                      first_epoch=[1, 4, 2][r], max_iter=[50, 50, 2][r])
+        torch.testing.assert_close(together.centers[r], apart.centers, rtol=1e-12, atol=1e-12)
+        assert torch.equal(together.labels[r], apart.labels)
+        assert together.inertia[r].item() == pytest.approx(apart.inertia, rel=1e-12)
+        assert together.n_iter[r] == apart.n_iter == len(history[r])
+        assert [h["epoch"] for h in history[r]] == [h["epoch"] for h in apart_history]
+        for a, b in zip(history[r], apart_history):
+            assert a["loss"] == pytest.approx(b["loss"], rel=1e-12)
+            assert a["n_relocated"] == b["n_relocated"]
+    assert together.n_iter[2] == 2  # its own max_iter
+
+
+def test_lloyd_step_relocates_only_the_run_with_an_empty_cluster():
+    X = torch.tensor([[0.0], [1.0], [10.0], [11.0]], dtype=torch.float64)
+    data = HostData(X, CPU, torch.float64)
+    # run 0: a centre far from every point (empty); run 1: a sound start
+    starts = torch.tensor([[[0.5], [100.0]], [[0.5], [10.5]]], dtype=torch.float64)
+    new, loss, n_relocated = lloyd_step(data, starts)
+    assert n_relocated.tolist() == [1, 0]
+    assert new[1].flatten().tolist() == [0.5, 10.5]
+    # the empty centre of run 0 takes over its worst-fitted point (11, at distance 10.5)
+    assert new[0].flatten().tolist() == [5.5, 11.0]
+    assert loss[1].item() == pytest.approx(4 * 0.25)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 5), st.integers(1, 4), st.integers(1, 4),
+       st.booleans(), st.integers(0, 10_000))
+def test_concrete_gradient_of_runs_together_equals_each_run(n, k, d, r, weighted, seed):
+    g = torch.Generator().manual_seed(seed)
+    Z = torch.randn(n, d, generator=g, dtype=torch.float64)
+    C = torch.randn(r, k, d, generator=g, dtype=torch.float64)
+    noise = gumbel_noise((r, k, n), g, CPU, torch.float64)
+    w = torch.rand(n, generator=g, dtype=torch.float64) if weighted else None
+    loss, index, grad = concrete_kmeans_center_grad(Z, C, 0.7, 1.3, noise, w)
+    assert loss.shape == (r,) and index.shape == (r, n) and grad.shape == (r, k, d)
+    for j in range(r):
+        loss1, index1, grad1 = concrete_kmeans_center_grad(Z, C[j], 0.7, 1.3, noise[j], w)
+        assert torch.equal(index[j], index1)
+        torch.testing.assert_close(loss[j], loss1, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(grad[j], grad1, rtol=1e-10, atol=1e-10)

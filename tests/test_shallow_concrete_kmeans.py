@@ -353,7 +353,7 @@ def no_training(monkeypatch):
     def _run(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(ShallowConcreteKMeans, "_run", _run)
+    monkeypatch.setattr(ShallowConcreteKMeans, "_run_group", _run)
 
 
 @pytest.mark.parametrize(
@@ -383,7 +383,7 @@ def test_bad_input_raises_before_training(no_training, X, params, match):
         ShallowConcreteKMeans(**params).fit(X)
 
 
-def test_readonly_memmap_input_is_not_copied_or_warned(tmp_path, blobs):
+def test_readonly_memmap_input_is_accepted_without_warning(tmp_path, blobs):
     np.save(tmp_path / "X.npy", blobs[0])
     X = np.load(tmp_path / "X.npy", mmap_mode="r")
     with warnings.catch_warnings():
@@ -443,3 +443,58 @@ def test_fitted_model_is_self_consistent(n, d, k, dtype, seed):
     assert km.inertia_ == pytest.approx(inertia, rel=rtol, abs=1e-6)
     assert km.score(X) == pytest.approx(-km.inertia_, rel=rtol, abs=1e-6)
     assert 1 <= km.n_iter_ <= 30
+
+
+# --------------------------------------------------------------- runs computed together
+def test_history_of_the_kept_run_is_consecutive(blobs):
+    km = ShallowConcreteKMeans(n_clusters=4, n_init=6, random_state=0).fit(blobs[0])
+    assert [h["epoch"] for h in km.history_] == list(range(1, km.n_iter_ + 1))
+    phases = [h["phase"] for h in km.history_]
+    assert phases == sorted(phases)  # "concrete" epochs, then "refine"
+    assert km.inertia_ == pytest.approx(km.score(blobs[0]) * -1, rel=1e-9)
+
+
+def test_run_groups_do_not_change_the_contract(blobs, monkeypatch):
+    import skdeepcluster._shallow as shallow
+
+    together = ShallowConcreteKMeans(n_clusters=4, n_init=5, random_state=0).fit(blobs[0])
+    monkeypatch.setattr(shallow, "RUN_GROUP_VALUES", 1)  # one run per group
+    apart = ShallowConcreteKMeans(n_clusters=4, n_init=5, random_state=0).fit(blobs[0])
+    again = ShallowConcreteKMeans(n_clusters=4, n_init=5, random_state=0).fit(blobs[0])
+    np.testing.assert_array_equal(apart.labels_, again.labels_)  # deterministic
+    # both find the four blobs
+    assert adjusted_rand_score(together.labels_, blobs[1]) == 1.0
+    assert adjusted_rand_score(apart.labels_, blobs[1]) == 1.0
+
+
+def test_small_fit_runs_on_one_thread_and_restores_the_setting(blobs):
+    seen = []
+
+    def init(X, n_clusters, random_state):
+        seen.append(torch.get_num_threads())
+        return X[:n_clusters]
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ShallowConcreteKMeans(n_clusters=4, init=init, n_init=1, random_state=0).fit(blobs[0])
+        assert seen == [1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_torch_threads_restores_after_an_error():
+    from skdeepcluster._threads import torch_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError), torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError
+        assert torch.get_num_threads() == 2
+        with torch_threads(None):
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
