@@ -30,6 +30,7 @@ __all__ = [
     "kmeans_plusplus",
     "lloyd",
     "lloyd_step",
+    "max_over_clusters",
     "nearest_centers",
     "relocate_empty",
     "run_offsets",
@@ -77,6 +78,28 @@ def center_scores(centers, X):
     return torch.addmm(half_c_sq, centers, X.T, alpha=1.0, beta=-1.0)
 
 
+#: Score arrays with fewer values than this take torch's ``max`` (values and indices) directly.
+_SMALL_ARGMAX = 2**16
+
+
+def max_over_clusters(scores):
+    """Largest score over the clusters (axis -2) and its index: the assignment rule's argmax.
+
+    Equal to ``scores.max(dim=-2)`` (the first index among ties); on the CPU that kernel is
+    several times slower than ``amax`` for large arrays, so the index is recovered from the
+    positions that equal the maximum. A NaN column gets the last index (the loss, also NaN,
+    reports the divergence).
+    """
+    if scores.numel() < _SMALL_ARGMAX:
+        return scores.max(dim=-2)
+    k = scores.shape[-2]
+    best = scores.amax(dim=-2, keepdim=True)
+    rank = torch.arange(k, 0, -1, dtype=scores.dtype, device=scores.device).unsqueeze(1)
+    first = (scores == best).to(scores.dtype).mul_(rank).amax(dim=-2)
+    index = (k - first.long()).clamp_(max=k - 1)
+    return best.squeeze(-2), index
+
+
 @torch.no_grad()
 def nearest_centers(Z, centers):
     """Nearest-centre labels and squared distances of the rows of a tensor ``Z``.
@@ -92,7 +115,7 @@ def nearest_centers(Z, centers):
     labels : LongTensor of shape (n,) or (r, n)
     min_sq_dist : Tensor of shape (n,) or (r, n)
     """
-    best, labels = center_scores(centers, Z).max(dim=-2)
+    best, labels = max_over_clusters(center_scores(centers, Z))
     dist = torch.sub((Z * Z).sum(dim=1), best, alpha=2.0)
     return labels, dist.clamp_(min=0.0)
 

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from ._kmeans import center_scores, squared_distances
+from ._kmeans import center_scores, max_over_clusters, squared_distances
 
 __all__ = [
     "absolute_sigma",
@@ -150,24 +150,32 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
     # (k, n) scores s_ki = μ_k·z_i - ||μ_k||²/2 (the nearest-centre rule); the logits are
     # ℓ_ki = (2/σ²) s_ki up to a per-sample constant that neither argmax nor softmax sees.
     score = center_scores(centers, Z)
+    k, n = score.shape[-2:]
     if sigma == 0:
-        best, index = score.max(dim=-2)
+        best, index = max_over_clusters(score)
         W = torch.zeros_like(score)
     else:
         inv_s2 = 1.0 / (sigma * sigma)
         pert = (score * (2.0 * inv_s2)).add_(noise_t)
-        _, index = pert.max(dim=-2)
+        _, index = max_over_clusters(pert)
         h = torch.softmax(pert.mul_(1.0 / tau), dim=-2)
         # g_ki / 2 = -r_i·μ_k = μ_{k_i}·μ_k - z_i·μ_k = μ_{k_i}·μ_k - s_ki - ||μ_k||²/2
         half_c_sq = 0.5 * (centers * centers).sum(dim=-1, keepdim=True)
         gram = centers @ centers.transpose(-1, -2)
         g = torch.gather(gram, -1, index.unsqueeze(-2).expand_as(score))
         g = g.sub_(score).sub_(half_c_sq)
-        hg = (h * g).sum(dim=-2, keepdim=True)
-        W = g.sub_(hg).mul_(h).mul_(4.0 * inv_s2 / tau)
+        # W = h (g - Σ_j h_j g_j) 4 / (σ² τ), with h g computed once
+        W = h * g
+        hg = W.sum(dim=-2, keepdim=True)
+        W.addcmul_(h, hg, value=-1.0).mul_(4.0 * inv_s2 / tau)
         best = score.gather(-2, index.unsqueeze(-2)).squeeze(-2)
-    clusters = torch.arange(score.shape[-2], device=score.device).unsqueeze(1)
-    W.sub_((index.unsqueeze(-2) == clusters).to(W.dtype), alpha=2.0)
+    # The direct part, -2 at (k_i, i): one scattered add over the flat (runs, k, n) layout.
+    cols = torch.arange(n, device=Z.device)
+    if index.dim() == 2:
+        cols = cols + (torch.arange(index.shape[0], device=Z.device) * (k * n)).unsqueeze(1)
+    flat = (index * n).add_(cols).flatten()
+    W.view(-1).index_add_(0, flat, torch.full(flat.shape, -2.0, dtype=W.dtype,
+                                              device=W.device))
     # ||z_i - μ_{k_i}||² = ||z_i||² - 2 s_{k_i i}
     residual_sq = torch.sub((Z * Z).sum(dim=1), best, alpha=2.0).clamp_(min=0.0)
     if sample_weight is not None:

@@ -410,3 +410,26 @@ def test_concrete_gradient_of_runs_together_equals_each_run(n, k, d, r, weighted
         assert torch.equal(index[j], index1)
         torch.testing.assert_close(loss[j], loss1, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(grad[j], grad1, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(1, 70000), (7, 20000), (3, 5, 9000), (2, 3)])
+def test_max_over_clusters_equals_torch_max_with_ties(shape):
+    from skdeepcluster._kmeans import max_over_clusters
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 4, shape, generator=g).to(torch.float32)  # many ties
+    best, index = max_over_clusters(scores)
+    ref_best, _ = scores.max(dim=-2)
+    assert torch.equal(best, ref_best)
+    # the first index among ties
+    first = torch.argmax((scores == ref_best.unsqueeze(-2)).to(torch.int8), dim=-2)
+    assert torch.equal(index, first)
+
+
+def test_max_over_clusters_keeps_nan_columns_in_range():
+    from skdeepcluster._kmeans import max_over_clusters
+
+    scores = torch.randn(4, 20000)
+    scores[:, 5] = float("nan")
+    _, index = max_over_clusters(scores)
+    assert 0 <= int(index[5]) < 4
