@@ -16,6 +16,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseDeepClusterer, FitState, SoftAssignmentMixin
+from ._engine import make_optimizer
 from ._losses import (
     kl_clustering_loss,
     reconstruction_loss,
@@ -61,9 +62,7 @@ class _BaseDEC(SoftAssignmentMixin, BaseDeepClusterer):
     _keeps_decoder = True
 
     def _make_optimizer(self, params):
-        if self.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=self.learning_rate, momentum=self.momentum)
-        return torch.optim.Adam(params, lr=self.learning_rate)
+        return make_optimizer(self.optimizer, params, self.learning_rate, self.momentum)
 
     def _init_clustering(self, state):
         state.centers = torch.nn.Parameter(state.centers.clone())

@@ -34,7 +34,7 @@ import math
 import torch
 from torch import nn
 
-from ._engine import HostData, rng_scope, run_epochs, seeded_generator
+from ._engine import HostData, make_optimizer, rng_scope, run_epochs, seeded_generator
 from ._losses import reconstruction_loss
 
 __all__ = ["PRETRAIN_RECIPES", "pretrain_autoencoder", "pretrained_autoencoder",
@@ -109,8 +109,8 @@ def resolve_learning_rate(recipe, learning_rate):
 
 def _optimizer(recipe, params, learning_rate):
     if recipe == "sgd":
-        return torch.optim.SGD(params, lr=learning_rate, momentum=SGD_MOMENTUM)
-    return torch.optim.Adam(params, lr=learning_rate)
+        return make_optimizer("sgd", params, learning_rate, SGD_MOMENTUM)
+    return make_optimizer("adam", params, learning_rate)
 
 
 def layer_pairs(autoencoder):

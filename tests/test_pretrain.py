@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 import skdeepcluster._pretrain as pretrain_module
 from skdeepcluster import DCEC, IDEC, AEKMeans, ConcreteKMeans
-from skdeepcluster._engine import HostData, rng_scope, seeded_generator
+from skdeepcluster._engine import HostData, make_optimizer, rng_scope, seeded_generator
 from skdeepcluster._pretrain import (
     AUTO_LEARNING_RATE,
     pretrain_autoencoder,
@@ -315,3 +315,41 @@ def test_memory_with_sparse_input(blobs, tmp_path, count_pretrainings):
     assert len(count_pretrainings) == 2
     np.testing.assert_allclose(sparse.cluster_centers_, dense.cluster_centers_, rtol=1e-5)
     np.testing.assert_array_equal(again.labels_, sparse.labels_)
+
+
+# ------------------------------------------------------------ the optimisers
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_optimizers_are_fused_where_supported(name):
+    param = torch.nn.Parameter(torch.zeros(3))
+    assert make_optimizer(name, [param], 0.1, 0.9).defaults["fused"]
+    # a device without fused kernels gets the default implementation
+    meta = torch.nn.Parameter(torch.empty(3, device="meta"))
+    assert not make_optimizer(name, [meta], 0.1, 0.9).defaults["fused"]
+    with pytest.raises(ValueError, match="optimizer='rmsprop'"):
+        make_optimizer("rmsprop", [param], 0.1)
+
+
+def _train_with(optimizer_factory, steps=20):
+    with rng_scope(0):
+        net = MLPAutoencoder(8, n_components=2, hidden_dims=(16,))
+    optimizer = optimizer_factory(net.parameters())
+    gen = seeded_generator(1, "cpu")
+    for _ in range(steps):
+        xb = torch.randn(16, 8, generator=gen)
+        loss = ((net(xb) - xb) ** 2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+def test_fused_sgd_is_exactly_the_default_and_fused_adam_close():
+    """Fused SGD computes the default implementation's bits; fused Adam the same update in
+    another order (last-bit differences only)."""
+    fused = _train_with(lambda p: make_optimizer("sgd", p, 0.01, 0.9))
+    default = _train_with(lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9))
+    assert torch.equal(fused, default) and torch.isfinite(fused).all()
+    fused = _train_with(lambda p: make_optimizer("adam", p, 1e-3))
+    default = _train_with(lambda p: torch.optim.Adam(p, lr=1e-3))
+    torch.testing.assert_close(fused, default, rtol=1e-5, atol=1e-6)
+    assert torch.equal(fused, _train_with(lambda p: make_optimizer("adam", p, 1e-3)))
