@@ -563,7 +563,7 @@ def main(argv=None):
     parser.add_argument("--dataset", default="mnist_test")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--epochs", type=int, default=4,
+    parser.add_argument("--epochs", type=int, default=6,
                         help="pretraining epochs (the first is not counted)")
     parser.add_argument("--cluster-epochs", type=int, default=8,
                         help="clustering epochs of each method (the first is not counted)")
