@@ -67,30 +67,38 @@ class _ShallowRun(NamedTuple):
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
-def _mean_and_variance(X):
-    """Per-feature mean and the mean of the per-feature variances of ``X``.
+def _centre(X, dtype):
+    """The data centred on their mean, the mean, and the mean of the per-feature variances.
 
-    The mean variance scales scikit-learn's k-means tolerance; the mean is the offset that
-    centres the data for precise float32 distances.
+    The mean variance scales scikit-learn's k-means tolerance; the centred data (a copy for a
+    dense ``X``, as KMeans makes; a sparse ``X`` is returned as is and centred per batch)
+    keep float32 distances precise. The variance is computed on the centred copy: one pass
+    for the mean, one for the copy, one for the squares.
     """
     if sp.issparse(X):
         mean, variances = mean_variance_axis(X, axis=0)
-        return mean, float(np.mean(variances))
-    variances, mean = torch.var_mean(host_tensor(X), dim=0, correction=0)
-    return mean.numpy(), float(variances.double().mean())
+        return X, torch.as_tensor(mean, dtype=dtype), float(np.mean(variances))
+    X = host_tensor(X)
+    mean = X.mean(dim=0)
+    centred = X - mean
+    sq_norm = torch.linalg.vector_norm(centred, dim=0).double().square().sum()
+    return centred, mean, float(sq_norm) / X.numel()
 
 
 #: Largest (runs x clusters x batch rows) computed together: the ``n_init`` runs are split
 #: into groups whose per-step intermediates stay within this many values (16 MiB in float32).
 RUN_GROUP_VALUES = 2**22
 
-#: Fits whose pass over the data touches fewer values than this (rows x features x clusters
-#: x runs computed together) run on one torch thread (see ``_threads.torch_threads``).
-SMALL_FIT_WORK = 2**24
+#: A step whose (runs x clusters x batch rows) arrays are smaller than this runs on one torch
+#: thread (see ``_threads.torch_threads``): its operations take well under a millisecond, so
+#: waking a second thread gains little on a quiet machine, and on a busy one every operation
+#: waits for a descheduled thread (2-3x slower with one busy process on 2 cores, far worse
+#: under heavier load; ``benchmarks/results/shallow_kmeans.md``).
+SINGLE_THREAD_STEP_VALUES = 2**22
 
 
-def _is_small(data, n_clusters, n_runs):
-    return data.n_samples * data.n_features * n_clusters * n_runs < SMALL_FIT_WORK
+def _single_threaded(data, n_clusters, n_runs, batch_size):
+    return n_runs * n_clusters * min(data.n_samples, batch_size) < SINGLE_THREAD_STEP_VALUES
 
 
 #: Length of the concrete phase with ``anneal_rate='auto'`` (capped at ``max_iter // 2``).
@@ -252,10 +260,11 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
     epoch (the centres of all runs in one matrix product; a run that has converged drops
     out), in groups that keep a step's intermediates within 2**22 values (16 MiB). The concrete
     phase computes in float32 whatever the input's precision (its Gumbel noise needs no
-    more); the refinement and the reported inertia use the input's dtype. A small fit (rows x
-    features x clusters x runs below 2**24) runs on one torch thread, which is faster than
-    waking the thread pool for every small operation; the thread count is restored after
-    ``fit``. Measured times against :class:`~sklearn.cluster.KMeans` are in the
+    more); the refinement and the reported inertia use the input's dtype. Unless a step's
+    (runs x clusters x batch rows) arrays reach 2**22 values, the fit runs on one torch
+    thread: its operations are too short for a second thread to pay off, and on a busy
+    machine every parallel operation would wait for a descheduled thread. The thread count
+    is restored after ``fit``. Measured times against :class:`~sklearn.cluster.KMeans` are in the
     :ref:`User Guide <user_guide>`.
 
     References
@@ -548,26 +557,28 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         random_state = check_random_state_local(self.random_state)
         device = resolve_device(self.device)
         dtype = _TORCH_DTYPES[X.dtype]
-        mean, variance = _mean_and_variance(X)
+        centred, offset, variance = _centre(X, dtype)
+        offset = offset.to(device)
         tol_abs = variance * self.tol
         # σ is given in units of the root total variance (RMS distance of X to its mean).
         sigma_abs = absolute_sigma(self.sigma, variance * X.shape[1])
         # Train on centred data (precise float32 distances); centres are shifted back at the
-        # end. A dense X is centred once, in a copy (as KMeans does); a sparse one per batch.
-        offset = torch.as_tensor(mean, dtype=dtype, device=device)
+        # end. The concrete phase computes in float32 whatever the input's precision.
         weights = None if unweighted else sample_weight
         if sp.issparse(X):
-            data = HostData(X, device, dtype, weights, offset=mean)
-            concrete_data = HostData(X, device, torch.float32, weights, offset=mean)
+            data = HostData(X, device, dtype, weights, offset=offset.cpu().numpy())
+            concrete_data = HostData(X, device, torch.float32, weights,
+                                     offset=offset.cpu().numpy())
         else:
-            data = HostData(host_tensor(X).to(dtype) - offset.cpu(), device, dtype, weights)
+            data = HostData(centred, device, dtype, weights)
             concrete_data = data
             if dtype != torch.float32:
-                concrete_data = HostData(data._tensor.to(torch.float32), device, torch.float32,
+                concrete_data = HostData(centred.to(torch.float32), device, torch.float32,
                                          weights)
         group = self._group_size(data)
         best = None
-        with torch_threads(1 if _is_small(data, self.n_clusters, group) else None):
+        one_thread = _single_threaded(data, self.n_clusters, group, self.batch_size)
+        with torch_threads(1 if one_thread else None):
             for start in range(0, self._n_init, group):
                 run = self._run_group(X, data, concrete_data, offset, init,
                                       min(group, self._n_init - start), random_state, tol_abs,

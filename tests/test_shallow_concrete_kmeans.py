@@ -498,3 +498,16 @@ def test_torch_threads_restores_after_an_error():
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_only_steps_with_large_arrays_use_several_threads():
+    from skdeepcluster._engine import HostData
+    from skdeepcluster._shallow import SINGLE_THREAD_STEP_VALUES, _single_threaded
+
+    assert SINGLE_THREAD_STEP_VALUES == 2**22
+    data = HostData(np.zeros((100_000, 2), dtype=np.float32), torch.device("cpu"), torch.float32)
+    # runs x clusters x min(n_samples, batch_size)
+    assert _single_threaded(data, 10, 6, 65536)  # 3.9e6 values
+    assert not _single_threaded(data, 10, 7, 65536)  # 4.6e6
+    assert not _single_threaded(data, 100, 1, 65536)
+    assert _single_threaded(data, 100, 1, 4096)
