@@ -1,6 +1,7 @@
 """ShallowConcreteKMeans: k-means by the concrete estimator, a drop-in for KMeans."""
 
 import math
+import mmap
 import time
 import warnings
 from numbers import Integral, Real
@@ -67,17 +68,32 @@ class _ShallowRun(NamedTuple):
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
+def _memory_mapped(X):
+    """Whether the dense array ``X`` is (a view of) a memory map."""
+    base = X
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return True
+        base = getattr(base, "base", None)
+    return False
+
+
 def _centre(X, dtype):
     """The data centred on their mean, the mean, and the mean of the per-feature variances.
 
     The mean variance scales scikit-learn's k-means tolerance; the centred data (a copy for a
     dense ``X``, as KMeans makes; a sparse ``X`` is returned as is and centred per batch)
     keep float32 distances precise. The variance is computed on the centred copy: one pass
-    for the mean, one for the copy, one for the squares.
+    for the mean, one for the copy, one for the squares. A memory-mapped ``X`` is not copied
+    either (it is centred per batch).
     """
     if sp.issparse(X):
         mean, variances = mean_variance_axis(X, axis=0)
         return X, torch.as_tensor(mean, dtype=dtype), float(np.mean(variances))
+    if _memory_mapped(X):
+        # Data beyond RAM stay on disk: no copy, centred one batch at a time.
+        variances, mean = torch.var_mean(host_tensor(X), dim=0, correction=0)
+        return X, mean, float(variances.double().mean())
     X = host_tensor(X)
     mean = X.mean(dim=0)
     centred = X - mean
@@ -166,7 +182,9 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
 
     copy_x : bool, default=True
         Accepted for compatibility with :class:`~sklearn.cluster.KMeans`; ``X`` is never
-        modified (a dense ``X`` is centred in a copy, as KMeans does with ``copy_x=True``).
+        modified (a dense ``X`` in memory is centred in a copy, as KMeans does with
+        ``copy_x=True``; a memory-mapped or sparse ``X`` is read in place and centred one
+        batch at a time).
 
     tau : float, default=1.0
         Initial temperature ``τ₀`` of the Gumbel-softmax relaxation (``τ`` in eq. 4 of the
@@ -565,10 +583,12 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         # Train on centred data (precise float32 distances); centres are shifted back at the
         # end. The concrete phase computes in float32 whatever the input's precision.
         weights = None if unweighted else sample_weight
-        if sp.issparse(X):
+        if centred is X:  # sparse or memory-mapped: centred one batch at a time
             data = HostData(X, device, dtype, weights, offset=offset.cpu().numpy())
-            concrete_data = HostData(X, device, torch.float32, weights,
-                                     offset=offset.cpu().numpy())
+            concrete_data = data
+            if sp.issparse(X) and dtype != torch.float32:
+                concrete_data = HostData(X, device, torch.float32, weights,
+                                         offset=offset.cpu().numpy())
         else:
             data = HostData(centred, device, dtype, weights)
             concrete_data = data

@@ -511,3 +511,18 @@ def test_only_steps_with_large_arrays_use_several_threads():
     assert not _single_threaded(data, 10, 7, 65536)  # 4.6e6
     assert not _single_threaded(data, 100, 1, 65536)
     assert _single_threaded(data, 100, 1, 4096)
+
+
+def test_memory_mapped_input_is_read_in_place(tmp_path, blobs):
+    from skdeepcluster._shallow import _centre, _memory_mapped
+
+    np.save(tmp_path / "X.npy", blobs[0])
+    X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    assert _memory_mapped(X) and _memory_mapped(X[10:]) and not _memory_mapped(blobs[0])
+    centred, mean, variance = _centre(X, torch.float64)
+    assert centred is X  # no copy
+    np.testing.assert_allclose(mean.numpy(), blobs[0].mean(axis=0))
+    assert variance == pytest.approx(blobs[0].var(axis=0).mean())
+    in_memory, _, variance_mem = _centre(blobs[0], torch.float64)
+    assert variance_mem == pytest.approx(variance)
+    np.testing.assert_allclose(in_memory.numpy(), blobs[0] - blobs[0].mean(axis=0))
