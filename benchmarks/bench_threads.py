@@ -5,7 +5,10 @@ For each setting (libgomp's default spin, ``GOMP_SPINCOUNT=300000``, and the pac
 ``3000``), in fresh processes: a DEC fit on ``load_digits`` (``pretrain_epochs=30,
 max_iter=10``) quiet, beside a busy-loop process, and two such fits at once; and
 ShallowConcreteKMeans on standardised pendigits (``n_init=10``, median of 5, when
-``../shared/data`` is there). Prints a Markdown table. About 5 minutes on 2 cores.
+``../shared/data`` is there), quiet and beside a busy loop; then, with the package's
+setting, ``GridSearchCV`` of DEC on ``load_digits`` (2 x 2 grid, ``cv=2``: 8 fits and a
+refit) with ``n_jobs=1`` and ``n_jobs=2``. Prints Markdown tables. About 7 minutes on 2
+cores.
 
 Example::
 
@@ -49,6 +52,21 @@ print(float(np.median(ts)))
 """
 
 
+GRID_SEARCH = """
+import time, warnings
+warnings.simplefilter("ignore")
+import sys; sys.path.insert(0, {root!r})
+from sklearn.model_selection import GridSearchCV
+from skdeepcluster import DEC
+from skdeepcluster.datasets import load_dataset
+X, y, _ = load_dataset("digits")
+t = time.perf_counter()
+GridSearchCV(DEC(10, pretrain_epochs=30, max_iter=10), {{"alpha": [1.0, 2.0],
+             "random_state": [0, 1]}}, cv=2, n_jobs={n_jobs}).fit(X)
+print(time.perf_counter() - t)
+"""
+
+
 def _env(spin):
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     env["GOMP_SPINCOUNT"] = str(spin)
@@ -80,15 +98,32 @@ def main():
             busy.kill()
         pair = [_run(dec, env), _run(dec, env)]
         both = [_seconds(p) for p in pair]
-        sckm = (_seconds(_run(SCKM_FIT.format(root=root, path=str(pendigits)), env))
-                if pendigits.exists() else float("nan"))
-        rows.append((spin, quiet, loaded, both, sckm))
+        sckm = sckm_loaded = float("nan")
+        if pendigits.exists():
+            code = SCKM_FIT.format(root=root, path=str(pendigits))
+            sckm = _seconds(_run(code, env))
+            busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            time.sleep(0.5)
+            try:
+                sckm_loaded = _seconds(_run(code, env))
+            finally:
+                busy.kill()
+        rows.append((spin, quiet, loaded, both, sckm, sckm_loaded))
+    env = _env(3000)
+    grid = {n_jobs: _seconds(_run(GRID_SEARCH.format(root=root, n_jobs=n_jobs), env))
+            for n_jobs in (1, 2)}
     print("| GOMP_SPINCOUNT | DEC quiet s | beside a busy loop s | two at once s (each) | "
-          "SCKM pendigits s |")
-    print("|---|---|---|---|---|")
-    for spin, quiet, loaded, both, sckm in rows:
+          "SCKM pendigits s | SCKM beside a busy loop s |")
+    print("|---|---|---|---|---|---|")
+    for spin, quiet, loaded, both, sckm, sckm_loaded in rows:
         print(f"| {spin} | {quiet:.1f} | {loaded:.1f} ({loaded / quiet:.1f}x) | "
-              f"{both[0]:.1f} / {both[1]:.1f} ({max(both) / quiet:.1f}x) | {sckm:.3f} |")
+              f"{both[0]:.1f} / {both[1]:.1f} ({max(both) / quiet:.1f}x) | {sckm:.3f} | "
+              f"{sckm_loaded:.3f} ({sckm_loaded / sckm:.1f}x) |")
+    print()
+    print("| GridSearchCV of DEC on digits (8 fits + refit, GOMP_SPINCOUNT=3000) | s |")
+    print("|---|---|")
+    for n_jobs, seconds in grid.items():
+        print(f"| n_jobs={n_jobs} | {seconds:.1f} |")
 
 
 if __name__ == "__main__":
