@@ -186,6 +186,12 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         ``copy_x=True``; a memory-mapped or sparse ``X`` is read in place and centred one
         batch at a time).
 
+    algorithm : {'lloyd', 'elkan'}, default='lloyd'
+        Accepted for compatibility with :class:`~sklearn.cluster.KMeans`. Both values run
+        this estimator's method (the concrete phase, then the Lloyd refinement); Elkan's
+        triangle-inequality bounds are not used, so ``'elkan'`` gives exactly the result of
+        ``'lloyd'``.
+
     tau : float, default=1.0
         Initial temperature ``τ₀`` of the Gumbel-softmax relaxation (``τ`` in eq. 4 of the
         paper). It only shapes the gradient, not the forward sample.
@@ -312,6 +318,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "copy_x": ["boolean"],
+        "algorithm": [StrOptions({"lloyd", "elkan"})],
         "tau": [Interval(Real, 0, None, closed="neither")],
         "tau_min": [Interval(Real, 0, None, closed="neither")],
         "anneal_rate": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
@@ -332,6 +339,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         verbose=0,
         random_state=None,
         copy_x=True,
+        algorithm="lloyd",
         tau=1.0,
         tau_min=0.1,
         anneal_rate="auto",
@@ -348,6 +356,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         self.verbose = verbose
         self.random_state = random_state
         self.copy_x = copy_x
+        self.algorithm = algorithm
         self.tau = tau
         self.tau_min = tau_min
         self.anneal_rate = anneal_rate

@@ -142,9 +142,15 @@ def test_swapping_kmeans_for_shallow_concrete_kmeans(blobs):
 def test_same_constructor_defaults_as_kmeans():
     ours = ShallowConcreteKMeans().get_params()
     for name, value in KMeans().get_params().items():
-        if name == "algorithm":
-            continue
         assert ours[name] == value, name
+
+
+def test_algorithm_is_accepted_and_runs_the_same_method(blobs):
+    lloyd = ShallowConcreteKMeans(n_clusters=4, random_state=0).fit(blobs[0])
+    elkan = ShallowConcreteKMeans(n_clusters=4, algorithm="elkan", random_state=0).fit(blobs[0])
+    np.testing.assert_array_equal(lloyd.cluster_centers_, elkan.cluster_centers_)
+    with pytest.raises(ValueError, match="algorithm"):
+        ShallowConcreteKMeans(algorithm="full").fit(blobs[0])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
