@@ -103,12 +103,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import hashlib
 import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -122,6 +120,7 @@ import numpy as np
 import sklearn
 import threadpoolctl
 import torch
+from _envinfo import code_fingerprint, load_average
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
@@ -212,47 +211,6 @@ def environment_header(args):
     )
     lines.append("")
     return "\n".join(lines)
-
-
-def code_fingerprint():
-    """Git commit, whether the package has uncommitted changes, and a hash of its sources."""
-    pkg = REPO_ROOT / "skdeepcluster"
-    digest = hashlib.sha256()
-    for path in sorted(pkg.rglob("*.py")):
-        digest.update(str(path.relative_to(pkg)).encode())
-        digest.update(path.read_bytes())
-    parts = []
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "skdeepcluster"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        if commit:
-            parts.append(
-                f"git {commit}"
-                + (" + uncommitted changes in skdeepcluster/" if dirty else " (clean)")
-            )
-    except (OSError, subprocess.SubprocessError):
-        pass
-    parts.append(f"sha256(skdeepcluster/**/*.py) {digest.hexdigest()[:16]}")
-    return ", ".join(parts)
-
-
-def load_average():
-    try:
-        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:  # pragma: no cover - not available on this platform
-        return "n/a"
 
 
 def command_line():

@@ -82,6 +82,16 @@ def _seconds(proc):
     return float(proc.communicate()[0].split()[-1])
 
 
+def _beside_busy_loop(code, env):
+    """Seconds ``code`` reports while another process spins on a core."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.5)
+    try:
+        return _seconds(_run(code, env))
+    finally:
+        busy.kill()
+
+
 def main():
     root = str(HERE.parent)
     dec = DEC_FIT.format(root=root)
@@ -90,24 +100,14 @@ def main():
     for spin in (300000, 3000):
         env = _env(spin)
         quiet = _seconds(_run(dec, env))
-        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        time.sleep(0.5)
-        try:
-            loaded = _seconds(_run(dec, env))
-        finally:
-            busy.kill()
+        loaded = _beside_busy_loop(dec, env)
         pair = [_run(dec, env), _run(dec, env)]
         both = [_seconds(p) for p in pair]
         sckm = sckm_loaded = float("nan")
         if pendigits.exists():
             code = SCKM_FIT.format(root=root, path=str(pendigits))
             sckm = _seconds(_run(code, env))
-            busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-            time.sleep(0.5)
-            try:
-                sckm_loaded = _seconds(_run(code, env))
-            finally:
-                busy.kill()
+            sckm_loaded = _beside_busy_loop(code, env)
         rows.append((spin, quiet, loaded, both, sckm, sckm_loaded))
     env = _env(3000)
     grid = {n_jobs: _seconds(_run(GRID_SEARCH.format(root=root, n_jobs=n_jobs), env))

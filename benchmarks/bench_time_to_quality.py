@@ -89,7 +89,6 @@ LAUNCH_ENV = dict(os.environ)
 
 import argparse
 import datetime
-import hashlib
 import inspect
 import json
 import platform
@@ -114,6 +113,7 @@ OPENMP_WAIT_SET_BEFORE_TORCH = skdeepcluster._threads.openmp_wait_configured()
 import numpy as np
 import sklearn
 import torch
+from _envinfo import code_fingerprint, load_average
 
 from skdeepcluster import DEC, IDEC
 from skdeepcluster._base import FitState
@@ -139,37 +139,6 @@ def log(msg):
 
 
 # ---------------------------------------------------------------------------- environment
-def code_fingerprint():
-    """Git commit, whether the package has uncommitted changes, and a hash of its sources."""
-    pkg = REPO_ROOT / "skdeepcluster"
-    digest = hashlib.sha256()
-    for path in sorted(pkg.rglob("*.py")):
-        digest.update(str(path.relative_to(pkg)).encode())
-        digest.update(path.read_bytes())
-    parts = []
-    try:
-        def git(*cmd):
-            return subprocess.run(["git", *cmd], cwd=REPO_ROOT, capture_output=True,
-                                  text=True, timeout=10).stdout.strip()
-
-        commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--", "skdeepcluster")
-        if commit:
-            parts.append(f"git {commit}" + (" + uncommitted changes in skdeepcluster/"
-                                            if dirty else " (clean)"))
-    except (OSError, subprocess.SubprocessError):
-        pass
-    parts.append(f"sha256(skdeepcluster/**/*.py) {digest.hexdigest()[:16]}")
-    return ", ".join(parts)
-
-
-def load_average():
-    try:
-        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:  # pragma: no cover - not available on this platform
-        return "n/a"
-
-
 def load_1m():
     try:
         return round(os.getloadavg()[0], 2)
