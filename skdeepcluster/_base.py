@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 
 from ._engine import (
     HostData,
+    caller_stacklevel,
     check_random_state_local,
     epoch_loop,
     make_optimizer,
@@ -283,7 +284,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 f"({self.n_clusters}); cluster sizes {sizes}. The embedding may have "
                 "collapsed (try a smaller lam or learning_rate).",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=caller_stacklevel(),
             )
 
     def _build_autoencoder(self, n_features):

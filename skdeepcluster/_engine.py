@@ -6,6 +6,7 @@ seeding and data movement are implemented once.
 
 import contextlib
 import math
+import os
 import random
 import sys
 import time
@@ -16,7 +17,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["HostData", "TrainingDivergedError", "adam_rows_", "check_finite",
+__all__ = ["HostData", "TrainingDivergedError", "adam_rows_", "caller_stacklevel", "check_finite",
            "check_random_state_local", "epoch_loop", "host_tensor", "make_optimizer",
            "minibatch_pass", "progress_message", "resolve_device", "rng_scope", "run_epochs",
            "seeded_generator"]
@@ -24,6 +25,31 @@ __all__ = ["HostData", "TrainingDivergedError", "adam_rows_", "check_finite",
 #: Rows per chunk for full passes over the data (distances, predictions). Large enough to
 #: amortise the per-call overhead, small enough for the working set to stay in cache.
 CHUNK_ROWS = 32768
+
+
+_INTERNAL_DIRS = None
+
+
+def caller_stacklevel():
+    """The ``stacklevel`` that makes a warning point at the user's line.
+
+    For a ``warnings.warn`` issued by the function that calls this one: counts the frames up
+    to the first one outside this package, scikit-learn, torch and :mod:`contextlib` (their
+    wrappers: ``Pipeline``, ``GridSearchCV``, ``_fit_context``, ``torch.no_grad``), so the
+    warning names the line of the user's script whatever the call path.
+    """
+    global _INTERNAL_DIRS
+    if _INTERNAL_DIRS is None:
+        import sklearn
+
+        packages = (__file__, sklearn.__file__, torch.__file__)
+        _INTERNAL_DIRS = (*(os.path.dirname(os.path.abspath(path)) + os.sep
+                            for path in packages), os.path.abspath(contextlib.__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _INTERNAL_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def resolve_device(device):
@@ -61,7 +87,7 @@ def resolve_device(device):
                    else f"only {n_gpus} CUDA device(s) exist")
                 + "; falling back to the CPU.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=caller_stacklevel(),
             )
             return torch.device("cpu")
         return dev

@@ -28,6 +28,7 @@ from sklearn.utils.validation import (
 
 from ._engine import (
     HostData,
+    caller_stacklevel,
     check_random_state_local,
     epoch_loop,
     host_tensor,
@@ -392,7 +393,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 "Explicit initial center position passed: performing only one init in "
                 f"{self.__class__.__name__} instead of n_init={self._n_init}.",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=caller_stacklevel(),
             )
             self._n_init = 1
         if not self.tau_min <= self.tau:
@@ -624,7 +625,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 f"{np.bincount(labels, minlength=self.n_clusters).tolist()}. Possibly due "
                 "to duplicate points in X.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=caller_stacklevel(),
             )
         centers = centers + offset
         self.cluster_centers_ = centers.cpu().numpy().astype(X.dtype, copy=False)

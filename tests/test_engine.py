@@ -433,3 +433,28 @@ def test_max_over_clusters_keeps_nan_columns_in_range():
     scores[:, 5] = float("nan")
     _, index = max_over_clusters(scores)
     assert 0 <= int(index[5]) < 4
+
+
+def test_warnings_point_at_the_callers_line():
+    from sklearn.datasets import make_blobs
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skdeepcluster import AEKMeans, ShallowConcreteKMeans
+
+    X, _ = make_blobs(n_samples=60, n_features=3, centers=2, random_state=0)
+    with pytest.warns(UserWarning, match="falling back to the CPU") as record:
+        ShallowConcreteKMeans(n_clusters=2, device="cuda:7", random_state=0).fit(X)
+    assert record[0].filename == __file__
+    with pytest.warns(UserWarning, match="falling back to the CPU") as record:
+        make_pipeline(StandardScaler(), AEKMeans(n_clusters=2, device="cuda:7", hidden_dims=(4,),
+                                                 pretrain_epochs=1, random_state=0)).fit(X)
+    assert record[0].filename == __file__
+    with pytest.warns(RuntimeWarning, match="Explicit initial center") as record:
+        ShallowConcreteKMeans(n_clusters=2, init=X[:2], n_init=3).fit(X)
+    assert record[0].filename == __file__
+    duplicates = np.repeat(X[:2], 10, axis=0)
+    with pytest.warns(Warning, match="Number of distinct clusters") as record:
+        ShallowConcreteKMeans(n_clusters=3, random_state=0).fit(duplicates)
+    assert all(r.filename == __file__ for r in record
+               if "Number of distinct clusters" in str(r.message))
