@@ -378,7 +378,8 @@ def run_quality(args):
                     ("sk", KMeans(n_clusters=k, n_init=args.n_init, random_state=seed)),
                     (
                         "ours",
-                        ShallowConcreteKMeans(n_clusters=k, n_init=args.n_init, random_state=seed),
+                        ShallowConcreteKMeans(n_clusters=k, n_init=args.n_init, random_state=seed,
+                                              **args.ours_params),
                     ),
                 ):
                     seconds = timed_fit(est, X)
@@ -610,13 +611,15 @@ def run_speed(args):
             # untimed warm-up of both on (a part of) the row's data, with the row's k / n_init
             timed_fit(KMeans(n_clusters=k, n_init=n_init, random_state=0), X[:WARM_UP_ROWS])
             timed_fit(
-                ShallowConcreteKMeans(n_clusters=k, n_init=n_init, random_state=0),
+                ShallowConcreteKMeans(n_clusters=k, n_init=n_init, random_state=0,
+                                      **args.ours_params),
                 X[:WARM_UP_ROWS],
             )
             t_sk, t_us, inertia_ratios, it_sk, it_us = [], [], [], [], []
             for rep in range(repeats):
                 sk = KMeans(n_clusters=k, n_init=n_init, random_state=rep)
-                us = ShallowConcreteKMeans(n_clusters=k, n_init=n_init, random_state=rep)
+                us = ShallowConcreteKMeans(n_clusters=k, n_init=n_init, random_state=rep,
+                                           **args.ours_params)
                 if rep % 2 == 0:
                     t_sk.append(timed_fit(sk, X))
                     t_us.append(timed_fit(us, X))
@@ -801,6 +804,12 @@ def build_parser():
     )
     p.add_argument("--seeds", type=int, default=10, help="quality: seeds 0..SEEDS-1")
     p.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help="ShallowConcreteKMeans's sigma (default: the estimator's default)",
+    )
+    p.add_argument(
         "--n-init",
         type=int,
         default=10,
@@ -872,6 +881,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    args.ours_params = {} if args.sigma is None else {"sigma": args.sigma}
     if args.quick:
         args.seeds = min(args.seeds, 3)
         args.sizes = [50_000]
