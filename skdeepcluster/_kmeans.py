@@ -17,8 +17,8 @@ import torch
 __all__ = [
     "GaussianMixtureParams",
     "KMeansResult",
+    "KMeansRuns",
     "assign_nearest",
-    "best_run",
     "centers_from_sums",
     "count_based_center_update",
     "farthest_points",
@@ -325,26 +325,23 @@ def lloyd_step(data, centers, step_size=1.0):
     R, k, d = C.shape
     dtype, device = C.dtype, C.device
     counts = torch.zeros(R * k, dtype=dtype, device=device)
-    sums = torch.zeros((R * k, d), dtype=dtype, device=device)
+    sums = torch.zeros((R, k, d), dtype=dtype, device=device)
     loss = torch.zeros(R, dtype=torch.float64, device=device)
     dist_all = torch.empty((R, data.n_samples), dtype=dtype, device=device)
     offsets = run_offsets(R, k, device)
     for index, xb in data.chunks_with_index():
         labels, dist = nearest_centers(xb, C)
         dist_all[:, index] = dist
-        flat = (labels + offsets).flatten() if R > 1 else labels[0]
         w = data.weights(index)
-        rows = xb if R == 1 else xb.repeat(R, 1)
-        if w is None:
-            counts += torch.bincount(flat, minlength=R * k).to(dtype)
-            sums.index_add_(0, flat, rows)
-            loss += dist.sum(dim=1, dtype=torch.float64)
-        else:
-            counts += torch.bincount(flat, weights=w.repeat(R), minlength=R * k).to(dtype)
-            sums.index_add_(0, flat, rows * w.repeat(R).unsqueeze(1))
-            loss += (dist * w).sum(dim=1, dtype=torch.float64)
+        rows = xb if w is None else xb * w.unsqueeze(1)
+        flat = (labels + offsets).flatten() if R > 1 else labels[0]
+        counts += torch.bincount(flat, weights=None if w is None else w.repeat(R),
+                                 minlength=R * k).to(dtype)
+        for r in range(R):  # each run adds the same rows: no copy of the chunk per run
+            sums[r].index_add_(0, labels[r], rows)
+        loss += (dist if w is None else dist * w).sum(dim=1, dtype=torch.float64)
     counts = counts.view(R, k)
-    new = centers_from_sums(C, sums.view(R, k, d), counts, step_size)
+    new = centers_from_sums(C, sums, counts, step_size)
     n_relocated = torch.zeros(R, dtype=torch.long)
     for r in torch.nonzero((counts == 0).any(dim=1)).flatten().tolist():
         empty, _ = relocate_empty(new[r], counts[r], data, dist_all[r])
@@ -359,6 +356,69 @@ def _per_run(value, n_runs):
     if isinstance(value, (int, float)):
         return [value] * n_runs
     return list(value)
+
+
+class KMeansRuns:
+    """The epochs of ``r`` k-means-type runs trained together, through the engine's epoch loop.
+
+    Each run has its own epoch budget, epoch numbering and history; after every epoch a run
+    whose centres moved by at most ``tol_abs`` (squared shift) with no cluster relocated, or
+    whose budget is spent, leaves ``active``; the loop ends when no run is left. Shared by
+    Lloyd's loop and ShallowConcreteKMeans's concrete phase.
+
+    Parameters
+    ----------
+    n_runs : int
+    phase : str
+    max_epochs, first_epochs : int or sequence of ``n_runs`` ints
+    histories : sequence of ``n_runs`` lists (or None entries), optional
+    tol_abs : float
+    """
+
+    def __init__(self, n_runs, *, phase, max_epochs, first_epochs=1, histories=None,
+                 tol_abs=0.0):
+        self.n_runs, self.phase, self.tol_abs = n_runs, phase, tol_abs
+        self.max_epochs = _per_run(max_epochs, n_runs)
+        self.first_epochs = _per_run(first_epochs, n_runs)
+        self.histories = list(histories) if histories is not None else [None] * n_runs
+        self.n_done = [0] * n_runs
+        self.active = [r for r in range(n_runs) if self.max_epochs[r] > 0]
+
+    def record(self, values, seconds):
+        """Record one epoch of the active runs and drop those that are done.
+
+        ``values`` maps names to one value per active run (a list, in ``active`` order) or
+        to one value for all; it must hold ``center_shift`` and ``n_relocated``. Returns the
+        epoch loop's record: the run's values with one run, the number still active
+        otherwise.
+        """
+        summary = None
+        for j, r in enumerate(list(self.active)):
+            self.n_done[r] += 1
+            record = {k: v[j] if isinstance(v, list) else v for k, v in values.items()}
+            summary = record if summary is None else summary
+            if self.histories[r] is not None:
+                self.histories[r].append({"phase": self.phase,
+                                          "epoch": self.first_epochs[r] + self.n_done[r] - 1,
+                                          **record, "seconds": seconds})
+            settled = record["center_shift"] <= self.tol_abs and record["n_relocated"] == 0
+            if settled or self.n_done[r] >= self.max_epochs[r]:
+                self.active.remove(r)
+        return summary if self.n_runs == 1 else {"n_active": float(len(self.active))}
+
+    def run(self, run_epoch, verbose=0):
+        """Run ``run_epoch(epoch) -> values`` (see :meth:`record`) until every run is done."""
+        from ._engine import epoch_loop
+
+        def timed_epoch(epoch):
+            start = time.perf_counter()
+            values = run_epoch(epoch)
+            return self.record(values, time.perf_counter() - start)
+
+        if self.active:
+            epoch_loop(timed_epoch, phase=self.phase, n_epochs=max(self.max_epochs),
+                       converged=lambda _: not self.active, verbose=verbose,
+                       first_epoch=min(self.first_epochs))
 
 
 @torch.no_grad()
@@ -401,7 +461,6 @@ def lloyd(data, centers, *, max_iter=300, tol=1e-4, tol_abs=None, step_size=1.0,
         ``r`` runs, ``centers`` (r, k, d), ``labels`` (r, n), ``inertia`` a float64 tensor
         of shape (r,) and ``n_iter`` a list.
     """
-    from ._engine import epoch_loop
 
     data = _as_data(data)
     if tol_abs is None:
@@ -409,43 +468,27 @@ def lloyd(data, centers, *, max_iter=300, tol=1e-4, tol_abs=None, step_size=1.0,
     batched = centers.dim() == 3
     C = (centers if batched else centers.unsqueeze(0)).clone()
     R = C.shape[0]
-    max_iters, firsts = _per_run(max_iter, R), _per_run(first_epoch, R)
-    histories = (history if batched else [history]) if history is not None else [None] * R
-    n_iter = [0] * R
-    active = [r for r in range(R) if max_iters[r] > 0]
+    runs = KMeansRuns(R, phase=phase, max_epochs=max_iter, first_epochs=first_epoch,
+                      histories=history if batched else [history], tol_abs=tol_abs)
     total_weight = _total_weight(data)
 
     def run_epoch(epoch):
-        start = time.perf_counter()
-        idx = torch.tensor(active, device=C.device)
+        idx = torch.tensor(runs.active, device=C.device)
         old = C[idx]
         new, loss, n_relocated = lloyd_step(data, old, step_size)
         C[idx] = new
-        shift = ((new - old) ** 2).sum(dim=(1, 2)).tolist()
-        loss, n_relocated = (loss / total_weight).tolist(), n_relocated.tolist()
-        seconds = time.perf_counter() - start
-        summary = None
-        for j, r in enumerate(list(active)):
-            n_iter[r] += 1
-            record = {"loss": loss[j], "center_shift": shift[j], "n_relocated": n_relocated[j]}
-            summary = record if summary is None else summary
-            if histories[r] is not None:
-                histories[r].append({"phase": phase, "epoch": firsts[r] + n_iter[r] - 1,
-                                     **record, "seconds": seconds})
-            if (shift[j] <= tol_abs and n_relocated[j] == 0) or n_iter[r] >= max_iters[r]:
-                active.remove(r)
-        return summary if R == 1 else {"n_active": float(len(active))}
+        return {"loss": (loss / total_weight).tolist(),
+                "center_shift": ((new - old) ** 2).sum(dim=(1, 2)).tolist(),
+                "n_relocated": n_relocated.tolist()}
 
-    if active:
-        epoch_loop(run_epoch, phase=phase, n_epochs=max(max_iters), converged=lambda _: not active,
-                   verbose=verbose, first_epoch=min(firsts))
+    runs.run(run_epoch, verbose)
     labels, dist = assign_nearest(data, C)
     if data.sample_weight is not None:
         dist = dist * data.sample_weight
     inertia = dist.sum(dim=1, dtype=torch.float64)
     if batched:
-        return KMeansResult(C, labels, inertia, n_iter)
-    return KMeansResult(C[0], labels[0], float(inertia[0]), n_iter[0])
+        return KMeansResult(C, labels, inertia, runs.n_done)
+    return KMeansResult(C[0], labels[0], float(inertia[0]), runs.n_done[0])
 
 
 def _total_weight(data):
@@ -478,17 +521,6 @@ class KMeansResult(NamedTuple):
     n_iter: int
 
 
-def best_run(n_init, run):
-    """The run of lowest inertia among ``run(0), ..., run(n_init - 1)``: the one ``n_init``
-    driver of the package (k-means here, ShallowConcreteKMeans's concrete runs)."""
-    best = None
-    for i in range(n_init):
-        result = run(i)
-        if best is None or result.inertia < best.inertia:
-            best = result
-    return best
-
-
 def kmeans(data, n_clusters, n_init, generator, *, init="k-means++", max_iter=300, tol=1e-4):
     """k-means on the training device: ``n_init`` runs of k-means++ and Lloyd, or one warm-
     started Lloyd run from given centres.
@@ -516,9 +548,12 @@ def kmeans(data, n_clusters, n_init, generator, *, init="k-means++", max_iter=30
     tol_abs = float(tol * _mean_variance(data))
     if torch.is_tensor(init):
         return lloyd(data, init, max_iter=max_iter, tol_abs=tol_abs)
-    return best_run(n_init, lambda _: lloyd(
-        data, kmeans_plusplus(data, n_clusters, generator)[0], max_iter=max_iter,
-        tol_abs=tol_abs))
+    # The n_init runs computed together (one pass over the data per iteration for all).
+    centers, _ = kmeans_plusplus(data, n_clusters, generator, n_runs=n_init)
+    runs = lloyd(data, centers, max_iter=max_iter, tol_abs=tol_abs)
+    best = int(torch.argmin(runs.inertia))
+    return KMeansResult(runs.centers[best], runs.labels[best], float(runs.inertia[best]),
+                        runs.n_iter[best])
 
 
 @torch.no_grad()

@@ -2,7 +2,6 @@
 
 import math
 import mmap
-import time
 import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
@@ -30,13 +29,13 @@ from ._engine import (
     HostData,
     caller_stacklevel,
     check_random_state_local,
-    epoch_loop,
     host_tensor,
     minibatch_pass,
     resolve_device,
     seeded_generator,
 )
 from ._kmeans import (
+    KMeansRuns,
     assign_nearest,
     kmeans_plusplus,
     lloyd,
@@ -460,14 +459,13 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         # Smallest count used in a step denominator: one sample's (mean) weight.
         min_count = total_weight / data.n_samples
         centers = centers.clone()
-        active = list(range(R))
-        n_run = [0] * R
+        runs = KMeansRuns(R, phase="concrete", max_epochs=n_epochs, histories=histories,
+                          tol_abs=tol_abs)
 
         def run_epoch(epoch):
-            start = time.perf_counter()
             tau_t = temperature(self.tau, self.tau_min, rate, epoch - 1)
-            idx = torch.tensor(active, device=device)
-            A = len(active)
+            idx = torch.tensor(runs.active, device=device)
+            A = len(runs.active)
             C = centers[idx]
             old = C.clone()
             counts = torch.zeros(A * K, dtype=dtype, device=device)
@@ -496,23 +494,12 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 _, dist = assign_nearest(data, C[j])
                 n_relocated[j] = int(relocate_empty(C[j], counts[j], data, dist)[0].numel())
             centers[idx] = C
-            shift = ((C - old) ** 2).sum(dim=(1, 2)).tolist()
-            loss = (loss_sum / total_weight).tolist()
-            seconds = time.perf_counter() - start
-            summary = None
-            for j, r in enumerate(list(active)):
-                n_run[r] += 1
-                record = {"loss": loss[j], "center_shift": shift[j], "tau": tau_t,
-                          "n_relocated": n_relocated[j]}
-                summary = record if summary is None else summary
-                histories[r].append({"phase": "concrete", "epoch": epoch, **record,
-                                     "seconds": seconds})
-                if (shift[j] <= tol_abs and n_relocated[j] == 0) or n_run[r] >= n_epochs:
-                    active.remove(r)
-            return summary if R == 1 else {"n_active": float(len(active))}
+            return {"loss": (loss_sum / total_weight).tolist(),
+                    "center_shift": ((C - old) ** 2).sum(dim=(1, 2)).tolist(), "tau": tau_t,
+                    "n_relocated": n_relocated}
 
-        epoch_loop(run_epoch, phase="concrete", n_epochs=n_epochs,
-                   converged=lambda _: not active, verbose=self.verbose)
+        runs.run(run_epoch, self.verbose)
+        n_run = runs.n_done
         return centers, n_run
 
     def _run_group(self, X, data, concrete_data, offset, init, n_runs, random_state, tol_abs,
