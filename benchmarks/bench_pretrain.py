@@ -42,10 +42,14 @@ from skdeepcluster.metrics import cluster_accuracy
 IMAGES = {"digits", "mnist_test", "usps", "usps_11000"}
 
 
-def load(name, n_rows=None, seed=0):
-    X, y, _ = load_dataset(name)
+def load(name, n_rows=None, seed=0, input_scale="unit"):
+    X, y, _ = load_dataset(name, scale="raw" if input_scale == "raw" else "unit")
     if name not in IMAGES:
         X = StandardScaler().fit_transform(X).astype(np.float32)
+    if input_scale == "rms":  # one factor for all features: their mean variance becomes 1
+        X = (X / np.sqrt(X.var(axis=0).mean())).astype(np.float32)
+    elif input_scale not in ("unit", "raw"):  # a number: the "unit" input times it
+        X = (X * float(input_scale)).astype(np.float32)
     if n_rows is not None and n_rows < len(X):
         rows = np.random.RandomState(seed).choice(len(X), n_rows, replace=False)
         X, y = X[rows], y[rows]
@@ -53,7 +57,7 @@ def load(name, n_rows=None, seed=0):
 
 
 def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=256,
-          input_dropout=0.0, tag=""):
+          input_dropout=0.0, tag="", learning_rate=None):
     """AE+KM accuracy at several step counts of one pretraining run (no refit per length)."""
     import math
 
@@ -100,7 +104,8 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
     try:
         with rng_scope(seed, device):
             pretrain_autoencoder(ae, data, recipe=recipe, n_epochs=n_epochs,
-                                 batch_size=batch_size, learning_rate=AUTO_LEARNING_RATE[recipe],
+                                 batch_size=batch_size,
+                                 learning_rate=learning_rate or AUTO_LEARNING_RATE[recipe],
                                  generator=seeded_generator(seed, device), callbacks=[callback])
     except TrainingDivergedError as exc:
         emit({"dataset": name, "rows": len(X), "seed": seed, "recipe": recipe,
@@ -127,6 +132,12 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--input-dropout", type=float, default=0.0)
     parser.add_argument("--greedy-finetune-lr-factor", type=float, default=None)
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default=None,
+                        help="learning-rate schedule of every pretraining stage")
+    parser.add_argument("--input-scale", default="unit",
+                        help="unit = pixels / max (images), raw = as stored, rms = divided by "
+                             "the root mean feature variance, a number = unit times it")
+    parser.add_argument("--lr", type=float, default=None, help="pretraining learning rate")
     parser.add_argument("--checkpoints", type=int, nargs="+",
                         default=[500, 1000, 2000, 4000, 8000])
     args = parser.parse_args(argv)
@@ -143,7 +154,7 @@ def main(argv=None):
         for name in args.datasets:
             for n_rows in args.rows:
                 for seed in args.seeds:
-                    X, y = load(name, n_rows, seed)
+                    X, y = load(name, n_rows, seed, args.input_scale)
                     km = KMeans(len(np.unique(y)), n_init=10, random_state=seed).fit(X)
                     emit({"dataset": name, "rows": len(X), "seed": seed, "recipe": "KMeans",
                           "acc": cluster_accuracy(y, km.labels_),
@@ -160,10 +171,19 @@ def main(argv=None):
                             tag += f" b{args.batch_size}"
                         if args.input_dropout:
                             tag += f" drop{args.input_dropout}"
+                        if args.schedule:
+                            import skdeepcluster._pretrain as pretrain_module
+
+                            pretrain_module.LEARNING_RATE_SCHEDULE = args.schedule
+                            tag += f" {args.schedule}"
+                        if args.lr:
+                            tag += f" lr{args.lr:g}"
+                        if args.input_scale != "unit":
+                            tag += f" x-{args.input_scale}"
                         curve(name, X, y, seed, recipe, args.max_steps,
                               [c for c in args.checkpoints if c <= args.max_steps], args.output,
                               batch_size=args.batch_size, input_dropout=args.input_dropout,
-                              tag=tag)
+                              tag=tag, learning_rate=args.lr)
         return None
     import skdeepcluster
     for name in args.datasets:

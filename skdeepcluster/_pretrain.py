@@ -64,6 +64,10 @@ GREEDY_LAYER_FRACTION = 0.5
 #: rate (the layer pairs use all of it).
 GREEDY_FINETUNE_LR_FACTOR = 1.0
 
+#: Learning-rate schedule within each pretraining stage: ``"constant"``, or ``"cosine"``
+#: (the rate decays from its value to 0 along the stage's steps, half a cosine period).
+LEARNING_RATE_SCHEDULE = "constant"
+
 #: ``pretrain_epochs="auto"``: aim at this many optimiser steps (200 epochs of 10 000
 #: samples, the length of the IDEC and DCEC recipes) ...
 AUTO_STEPS = 8_000
@@ -132,13 +136,22 @@ def layer_pairs(autoencoder):
 
 
 def _train_stage(data, phase, n_epochs, params, reconstruct, *, recipe, learning_rate,
-                 batch_size, generator, owner, callbacks, history, verbose):
+                 batch_size, generator, owner, callbacks, history, verbose,
+                 schedule=None):
     """One pretraining stage: minimise the error of ``reconstruct(X_batch) -> (X_hat,
     target)`` over ``params`` for ``n_epochs`` epochs (the engine's loop)."""
+    schedule = LEARNING_RATE_SCHEDULE if schedule is None else schedule
     optimizer = _optimizer(recipe, params, learning_rate)
     reduction = _REDUCTION[recipe]
+    n_steps = n_epochs * math.ceil(data.n_samples / batch_size)
+    done = [0]
 
     def step(idx, xb, epoch):
+        if schedule == "cosine":
+            rate = 0.5 * learning_rate * (1.0 + math.cos(math.pi * done[0] / n_steps))
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+            done[0] += 1
         loss = reconstruction_loss(*reconstruct(xb), reduction)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

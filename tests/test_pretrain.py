@@ -113,6 +113,31 @@ def test_reconstruction_reduction_of_each_recipe(blobs, recipe, reduction):
     assert record["reconstruction"] == pytest.approx(float(expected), rel=1e-4)
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_learning_rate_schedule_of_a_stage(blobs, monkeypatch, schedule):
+    # 150 rows in batches of 32: 5 steps per epoch, 3 epochs -> 15 steps; the cosine
+    # schedule's last step uses 0.5 * lr * (1 + cos(pi * 14 / 15)).
+    X, _ = blobs
+    optimizers = []
+    original = pretrain_module._optimizer
+
+    def keep(*args):
+        optimizers.append(original(*args))
+        return optimizers[-1]
+
+    monkeypatch.setattr(pretrain_module, "_optimizer", keep)
+    monkeypatch.setattr(pretrain_module, "LEARNING_RATE_SCHEDULE", schedule)
+    with rng_scope(0):
+        ae = MLPAutoencoder(6, 2, (16, 16))
+    pretrain_autoencoder(ae, HostData(X, torch.device("cpu"), torch.float32), recipe="adam",
+                         n_epochs=3, batch_size=32, learning_rate=1e-3,
+                         generator=seeded_generator(0, torch.device("cpu")))
+    (optimizer,) = optimizers
+    last = optimizer.param_groups[0]["lr"]
+    expected = 1e-3 if schedule == "constant" else 0.5e-3 * (1 + np.cos(np.pi * 14 / 15))
+    assert last == pytest.approx(expected, rel=1e-12)
+
+
 def _snapshots(recipe, X, n_epochs=4):
     """Weights of every linear layer at the end of each pretraining phase."""
     with rng_scope(0):
