@@ -577,8 +577,12 @@ class DCEC(_BaseDEC):
     input_shape : tuple of int or None, default=None
         Shape of one image, ``(H, W)`` or ``(C, H, W)`` (channels first); each row of ``X`` is
         an image flattened in that order. None: a square one-channel image of
-        ``n_features`` pixels (16x16 for USPS, 28x28 for MNIST). Must match
-        ``n_features``. Ignored when ``autoencoder`` is given.
+        ``n_features`` pixels when ``n_features`` is a square (16x16 for USPS, 28x28 for
+        MNIST), otherwise a one-row image, i.e. a signal of ``n_features`` values that the
+        convolutions scan in 1-D (tabular features are read in their column order, so
+        this is a generic network rather than an image model; pass ``input_shape=(1, d)``
+        to force that reading for a square ``d``). Must match ``n_features``. Ignored when
+        ``autoencoder`` is given.
     filters : tuple of three int, default=(32, 64, 128)
         Feature maps of the three stride-2 convolutions of
         :class:`~skdeepcluster.networks.ConvAutoencoder`.

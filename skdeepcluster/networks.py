@@ -187,12 +187,20 @@ _CAE_KERNELS = (5, 5, 3)
 
 
 def _cae_geometry(input_shape, n_features, filters):
-    """Checked shape ``(C, H, W)``, filters, paddings and feature-map sizes of the CAE.
+    """Checked shape ``(C, H, W)``, filters, kernels, paddings and feature-map sizes of the CAE.
 
-    Raises ValueError for a shape that does not match ``n_features``, bad filters, or an
-    image too small for three stride-2 convolutions. Builds nothing (draws no random
-    numbers), so estimators can call it to validate before training.
+    ``input_shape=None`` reads a square number of features as a square one-channel image
+    and any other number as a one-row image (a signal of ``n_features`` values). An axis of
+    size 1 gets kernels of size 1 (the convolutions are then 1-D along the other axis).
+    The first two convolutions are "same"; the third is "same" when the side is a multiple
+    of 8 or too small for a "valid" 3-wide window, and "valid" otherwise (the reference
+    code's rule for 28 x 28 and 16 x 16 images). Raises ValueError for a shape that does
+    not match ``n_features`` or bad filters. Builds nothing (draws no random numbers), so
+    estimators can call it to validate before training.
     """
+    if input_shape is None and n_features is not None and (
+            math.isqrt(int(n_features)) ** 2 != int(n_features)):
+        input_shape = (1, int(n_features))
     channels, height, width = check_input_shape(input_shape, n_features)
     try:
         filters = tuple(int(f) for f in filters)
@@ -201,19 +209,21 @@ def _cae_geometry(input_shape, n_features, filters):
         ok = False
     if not ok:
         raise ValueError(f"filters must be three positive integers; got {filters!r}.")
-    # Padding of each convolution: "same" = (k - 1) / 2; the last is "valid" (0) unless
-    # the side is a multiple of 8 (decided per axis, as the reference does for both).
-    pads = [(2, 2), (2, 2), tuple(1 if side % 8 == 0 else 0 for side in (height, width))]
+    kernels = [tuple(1 if side == 1 else k for side in (height, width)) for k in _CAE_KERNELS]
     sizes = [(height, width)]
-    for k, pad in zip(_CAE_KERNELS, pads):
-        h, w = sizes[-1]
-        sizes.append((_conv_out(h, k, pad[0]), _conv_out(w, k, pad[1])))
-    if min(sizes[-1]) < 1:
-        raise ValueError(
-            f"input_shape={(channels, height, width)} is too small for three stride-2 "
-            f"convolutions (feature maps {sizes}); each side needs at least 8 pixels."
-        )
-    return (channels, height, width), filters, pads, sizes
+    pads = []
+    for i, kernel in enumerate(kernels):
+        pad = []
+        for side, k in zip(sizes[-1], kernel):
+            same = (k - 1) // 2
+            if i == 2:  # the third: "valid" unless the side is a multiple of 8 or too small
+                original = (height, width)[len(pad)]
+                valid_ok = _conv_out(side, k, 0) >= 1
+                same = same if original % 8 == 0 or not valid_ok else 0
+            pad.append(same)
+        pads.append(tuple(pad))
+        sizes.append(tuple(_conv_out(n, k, p) for n, k, p in zip(sizes[-1], kernel, pad)))
+    return (channels, height, width), filters, kernels, pads, sizes
 
 
 class ConvAutoencoder(nn.Module):
@@ -242,7 +252,10 @@ class ConvAutoencoder(nn.Module):
         Size of the embedding (the paper uses the number of clusters).
     input_shape : tuple of int or None, default=None
         ``(H, W)`` or ``(C, H, W)``. None: a square one-channel image of ``n_features``
-        pixels.
+        pixels when ``n_features`` is a square, otherwise a one-row image of
+        ``n_features`` values. An axis of size 1 gets kernels of size 1 (1-D convolutions
+        along the other axis), and the third convolution falls back to "same" padding on
+        sides too small for a "valid" window, so any shape of at least one pixel works.
     filters : tuple of three int, default=(32, 64, 128)
         Feature maps of the three convolutions.
 
@@ -262,12 +275,12 @@ class ConvAutoencoder(nn.Module):
                  filters=(32, 64, 128)):
         super().__init__()
         if input_shape is None and n_features is None:
-            raise ValueError("ConvAutoencoder needs input_shape (or n_features for a square "
-                             "one-channel image).")
-        (channels, height, width), filters, pads, sizes = _cae_geometry(
+            raise ValueError("ConvAutoencoder needs input_shape or n_features (a square "
+                             "number of features is read as a square image, any other as "
+                             "a one-row image).")
+        (channels, height, width), filters, kernels, pads, sizes = _cae_geometry(
             input_shape, n_features, filters)
         self.input_shape = (channels, height, width)
-        kernels = _CAE_KERNELS
         self.feature_map_sizes = sizes
         maps = (channels, *filters)
         encoder = []
@@ -282,8 +295,8 @@ class ConvAutoencoder(nn.Module):
         for i in (2, 1, 0):
             k, pad = kernels[i], pads[i]
             (h_in, w_in), (h_out, w_out) = sizes[i + 1], sizes[i]
-            out_pad = tuple(out - ((n_in - 1) * 2 - 2 * p + k)
-                            for out, n_in, p in zip((h_out, w_out), (h_in, w_in), pad))
+            out_pad = tuple(out - ((n_in - 1) * 2 - 2 * p + kk)
+                            for out, n_in, p, kk in zip((h_out, w_out), (h_in, w_in), pad, k))
             decoder.append(nn.ConvTranspose2d(maps[i + 1], maps[i], k, stride=2,
                                               padding=pad, output_padding=out_pad))
             if i > 0:

@@ -4,7 +4,6 @@ Fast parameters and expected failures live in one table each; every expected fai
 its reason.
 """
 
-import functools
 import inspect
 
 import pytest
@@ -25,7 +24,6 @@ from skdeepcluster import (
     DeepClusterADMM,
     ShallowConcreteKMeans,
 )
-from skdeepcluster.networks import MLPAutoencoder
 
 #: Small networks and few epochs for the deep estimators.
 _DEEP_FAST = {"n_clusters": 2, "hidden_dims": (16,), "n_components": 2, "pretrain_epochs": 10,
@@ -38,11 +36,9 @@ FAST_PARAMS = {
     ConcreteKMeans: {**_DEEP_FAST, "max_iter": 5},
     DEC: {**_DEEP_FAST, "max_iter": 3, "update_interval": 2},
     IDEC: {**_DEEP_FAST, "max_iter": 3, "update_interval": 2},
-    # The checks feed tabular data of 1 to 20 features, which no convolutional network can
-    # read as images: DCEC is checked with a small MLP through ``autoencoder=`` (everything
-    # but the network is DCEC's own); the CAE is tested on images in test_dec.py.
+    # DCEC with its own convolutional autoencoder (default filters): the checks' 1 to 20
+    # tabular features are read as one-row images (1-D convolutions), 4, 9 and 16 as squares.
     DCEC: {**{k: v for k, v in _DEEP_FAST.items() if k != "hidden_dims"},
-           "autoencoder": functools.partial(MLPAutoencoder, hidden_dims=(16,)),
            "max_iter": 3, "update_interval": 2},
     DKM: {**_DEEP_FAST, "max_iter": 3},
     CenteringKM: {**_DEEP_FAST, "max_iter": 3},

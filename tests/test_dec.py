@@ -199,9 +199,7 @@ def test_conv_autoencoder_reads_rows_as_channels_first_images():
     ("kwargs", "match"),
     [({"n_features": 700, "input_shape": (28, 28)}, "has 784 values per sample but X has "
                                                     "n_features=700"),
-     ({"n_features": 700}, "n_features=700 is not a square number of pixels"),
      ({"input_shape": (28, "a")}, "input_shape must be (H, W) or (C, H, W)"),
-     ({"input_shape": (4, 4)}, "too small for three stride-2 convolutions"),
      ({"input_shape": (16, 16), "filters": (8, 8)}, "filters must be three positive"),
      ({}, "needs input_shape")],
 )
@@ -389,11 +387,31 @@ def test_bad_parameters_fail_before_training(cls, params, error, match, images, 
         check_is_fitted(model)
 
 
-def test_dcec_needs_an_input_shape_for_non_square_data(blobs):
-    X, _ = blobs
-    with pytest.raises(ValueError, match=r"n_features=6 is not a square number of pixels; "
-                                         r"pass input_shape"):
-        small(DCEC).fit(X)
+@pytest.mark.parametrize(("n_features", "input_shape", "sizes"), [
+    (6, None, [(1, 6), (1, 3), (1, 2), (1, 1)]),           # a one-row image: 1-D kernels
+    (1, None, [(1, 1), (1, 1), (1, 1), (1, 1)]),
+    (700, None, [(1, 700), (1, 350), (1, 175), (1, 87)]),
+    (784, None, [(28, 28), (14, 14), (7, 7), (3, 3)]),      # the paper's MNIST geometry
+    (256, None, [(16, 16), (8, 8), (4, 4), (2, 2)]),        # and USPS's
+    (16, (4, 4), [(4, 4), (2, 2), (1, 1), (1, 1)]),         # "same" where "valid" is empty
+    (49, (1, 49), [(1, 49), (1, 25), (1, 13), (1, 6)]),     # a square d read as a signal
+])
+def test_conv_autoencoder_reads_any_shape(n_features, input_shape, sizes):
+    cae = ConvAutoencoder(n_features, 2, input_shape, filters=(2, 2, 2))
+    assert cae.feature_map_sizes == sizes
+    if sizes[0][0] == 1:  # no kernel extends over an axis of size 1
+        assert all(m.kernel_size[0] == 1 for m in cae.modules()
+                   if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d))
+    X = torch.randn(3, n_features)
+    assert tuple(cae.encode(X).shape) == (3, 2)
+    assert tuple(cae(X).shape) == (3, n_features)
+
+
+def test_dcec_reads_tabular_data_as_a_signal(blobs):
+    X, y = blobs
+    model = small(DCEC).fit(X)
+    assert model.autoencoder_.input_shape == (1, 1, X.shape[1])
+    assert adjusted_rand_score(y, model.predict(X)) > 0.9
 
 
 def test_dcec_with_an_mlp_autoencoder_ignores_input_shape(blobs):
