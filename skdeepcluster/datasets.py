@@ -11,21 +11,46 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 
-__all__ = ["DATA_DIR_ENV", "default_data_dir", "load_dataset"]
+__all__ = ["DATA_DIR_ENV", "DATA_HOME_NAME", "default_data_dir", "load_dataset"]
 
 #: Environment variable that points to the folder of ``.npz`` files.
 DATA_DIR_ENV = "SKDEEPCLUSTER_DATA"
+
+#: Name of the data home in the user's home folder (as scikit-learn's ``scikit_learn_data``).
+DATA_HOME_NAME = "skdeepcluster_data"
 
 #: Divisor that maps each image data set to [0, 1] (the DEC/IDEC/DCEC preprocessing, x/255).
 _PIXEL_MAX = {"digits": 16.0, "mnist_test": 255.0, "usps": 1.0, "usps_11000": 255.0}
 
 
 def default_data_dir():
-    """``$SKDEEPCLUSTER_DATA`` if set, else ``../shared/data`` next to the repository."""
+    """The folder of the benchmark ``.npz`` files, like scikit-learn's data home.
+
+    In order: ``$SKDEEPCLUSTER_DATA`` when set; ``~/skdeepcluster_data`` when it exists;
+    ``../shared/data`` beside a source checkout of the package when that exists (the
+    project's own machines); otherwise ``~/skdeepcluster_data`` (which
+    :func:`load_dataset`'s error then names). ``~`` is expanded with
+    :func:`os.path.expanduser`.
+
+    Examples
+    --------
+    >>> import os
+    >>> from skdeepcluster.datasets import default_data_dir
+    >>> os.environ["SKDEEPCLUSTER_DATA"] = "/data/benchmarks"
+    >>> str(default_data_dir())
+    '/data/benchmarks'
+    >>> del os.environ["SKDEEPCLUSTER_DATA"]
+    """
     env = os.environ.get(DATA_DIR_ENV)
     if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+        return Path(env).expanduser()
+    home = Path(os.path.expanduser("~")) / DATA_HOME_NAME
+    if home.is_dir():
+        return home
+    checkout = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if checkout.is_dir():
+        return checkout
+    return home
 
 
 def load_dataset(name, data_dir=None, scale="unit"):
@@ -69,8 +94,9 @@ def load_dataset(name, data_dir=None, scale="unit"):
             available = sorted(p.stem for p in folder.glob("*.npz")) if folder.is_dir() else []
             raise FileNotFoundError(
                 f"No data set {name!r}: {path} does not exist (available: "
-                f"{', '.join(['digits', *available])}). Set ${DATA_DIR_ENV} to the folder "
-                "of the .npz files."
+                f"{', '.join(['digits', *available])}). Put the .npz files in "
+                f"~/{DATA_HOME_NAME}, set ${DATA_DIR_ENV} to their folder, or pass "
+                "data_dir."
             )
         with np.load(path) as data:
             X = np.asarray(data["X"], dtype=np.float32)

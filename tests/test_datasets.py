@@ -24,6 +24,25 @@ def test_missing_dataset_names_the_folder(tmp_path):
         load_dataset("nope", data_dir=tmp_path)
 
 
+def test_data_home_order(tmp_path, monkeypatch):
+    import skdeepcluster.datasets as datasets
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SKDEEPCLUSTER_DATA", raising=False)
+    checkout = Path(datasets.__file__).resolve().parents[2] / "shared" / "data"
+    # no data home: the checkout's shared folder when there is one, else ~/skdeepcluster_data
+    expected = checkout if checkout.is_dir() else home / "skdeepcluster_data"
+    assert datasets.default_data_dir() == expected
+    (home / "skdeepcluster_data").mkdir()
+    assert datasets.default_data_dir() == home / "skdeepcluster_data"
+    monkeypatch.setenv("SKDEEPCLUSTER_DATA", str(tmp_path / "elsewhere"))
+    assert datasets.default_data_dir() == tmp_path / "elsewhere"
+    with pytest.raises(FileNotFoundError, match=r"~/skdeepcluster_data, set \$SKDEEPCLUSTER_DATA"):
+        load_dataset("usps")
+
+
 def test_bad_scale():
     with pytest.raises(ValueError, match="scale must be 'unit' or 'raw'"):
         load_dataset("digits", scale="z")
