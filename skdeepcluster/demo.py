@@ -31,6 +31,13 @@ deviation over seeds of
 * ``inertia``: the fitted ``inertia_`` (sum of squared distances to the
   closest centre) for estimators that expose it, otherwise blank.
 
+With matplotlib installed (``pip install matplotlib``), the demo also saves a
+figure (``skdeepcluster_demo.png`` in the current folder; ``--figure PATH``
+chooses another file, ``--figure none`` skips it): the accuracy of every
+method, and the learned embedding of the most accurate deep method projected
+to 2-D by PCA, coloured by its clusters, next to the raw pixels coloured by
+k-means.
+
 Adding a method
 ---------------
 Append a ``(name, factory)`` pair to :data:`ESTIMATORS`. ``factory`` receives
@@ -170,14 +177,18 @@ def evaluate(
 ) -> dict:
     """Fit one method once per seed and return a row of summary statistics.
 
-    ``progress`` (e.g. ``print``) receives one line per fit as soon as it ends.
+    ``progress`` (e.g. ``print``) receives one line per fit as soon as it ends. The row's
+    ``"model"`` is the estimator fitted with the first seed.
     """
     from skdeepcluster.metrics import cluster_accuracy
 
     acc, nmi, ari, secs, inertia = [], [], [], [], []
+    first = None
     for seed in seeds:
         est = factory(int(seed))
         labels, seconds = _fit_labels(est, X)
+        if first is None:
+            first = est
         acc.append(cluster_accuracy(y, labels))
         nmi.append(normalized_mutual_info_score(y, labels))
         ari.append(adjusted_rand_score(y, labels))
@@ -188,7 +199,7 @@ def evaluate(
         if getattr(est, "inertia_", None) is not None:
             inertia.append(float(est.inertia_))
 
-    row = {"method": name, "n_seeds": len(seeds)}
+    row = {"method": name, "n_seeds": len(seeds), "model": first}
     for key, vals in (("acc", acc), ("nmi", nmi), ("ari", ari), ("seconds", secs)):
         row[key + "_mean"], row[key + "_std"] = _summary(vals)
         row[key] = list(map(float, vals))
@@ -234,6 +245,64 @@ def format_table(rows: Sequence[dict]) -> str:
     return "\n".join(out)
 
 
+#: Default file of the figure (in the current folder).
+FIGURE = "skdeepcluster_demo.png"
+
+
+def save_figure(rows: Sequence[dict], X: np.ndarray, path) -> str | None:
+    """Save the demo's figure to ``path``; returns the embedded method's name (or None).
+
+    Left: ACC of every method (first seed). Right: the embedding (``transform``) of the
+    most accurate deep method, projected to 2-D by PCA and coloured by its clusters, and,
+    when KMeans ran, the pixels projected the same way and coloured by k-means. Needs
+    matplotlib.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+
+    def embedding(model):
+        step = model.steps[-1][1] if hasattr(model, "steps") else model
+        return getattr(step, "n_components_", None) is not None
+
+    deep = [r for r in rows if embedding(r["model"])]
+    kmeans = next((r for r in rows if r["method"] == "KMeans"), None)
+    panels = 1 + bool(deep) + (kmeans is not None and bool(deep))
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.5), squeeze=False)
+    axes = axes[0]
+    names = [r["method"] for r in rows]
+    accs = [r["acc"][0] for r in rows]
+    axes[0].barh(names[::-1], accs[::-1], color="tab:blue")
+    if kmeans is not None:
+        axes[0].axvline(kmeans["acc"][0], color="black", linestyle="--", linewidth=1,
+                        label="KMeans")
+        axes[0].legend(loc="lower right")
+    axes[0].set_xlim(min(accs) - 0.1, 1.0)
+    axes[0].set_xlabel("ACC on digits (seed 0)")
+    shown = None
+    if deep:
+        best = max(deep, key=lambda r: r["acc"][0])
+        shown = best["method"]
+        Z = np.asarray(best["model"].transform(X), dtype=np.float64)
+        P = PCA(2, random_state=0).fit_transform(Z)
+        axes[1].scatter(P[:, 0], P[:, 1], c=best["model"].predict(X), cmap="tab10", s=4)
+        axes[1].set_title(f"{shown} embedding (PCA), its clusters: ACC {best['acc'][0]:.3f}")
+        axes[1].set_xticks([])
+        axes[1].set_yticks([])
+        if kmeans is not None:
+            P = PCA(2, random_state=0).fit_transform(X)
+            axes[2].scatter(P[:, 0], P[:, 1], c=kmeans["model"].labels_, cmap="tab10", s=4)
+            axes[2].set_title(f"pixels (PCA), k-means clusters: ACC {kmeans['acc'][0]:.3f}")
+            axes[2].set_xticks([])
+            axes[2].set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return shown
+
+
 def build_parser() -> argparse.ArgumentParser:
     names = [name for name, _ in registry()]
     parser = argparse.ArgumentParser(
@@ -260,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="z-score each pixel before clustering (off by default, see module docstring)",
     )
+    parser.add_argument(
+        "--figure",
+        default=FIGURE,
+        metavar="PATH",
+        help=f"save the figure there when matplotlib is installed (default: {FIGURE}; "
+        "'none' skips it)",
+    )
     return parser
 
 
@@ -279,7 +355,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         ``acc_std``, ``nmi_mean``, ``nmi_std``, ``ari_mean``, ``ari_std``,
         ``seconds_mean``, ``seconds_std``, ``inertia_mean``, ``inertia_std``
         (``None`` when the estimator has no ``inertia_``) and the per-seed
-        lists ``acc``, ``nmi``, ``ari``, ``seconds``, ``inertia``.
+        lists ``acc``, ``nmi``, ``ari``, ``seconds``, ``inertia``, and ``model``, the
+        estimator fitted with the first seed.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -309,6 +386,15 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         rows.append(evaluate(name, factory, X, y, seeds,
                              progress=lambda line: print(line, flush=True)))
     print(format_table(rows), flush=True)
+    if args.figure.lower() != "none":
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("(pip install matplotlib to also get a figure)", flush=True)
+        else:
+            shown = save_figure(rows, X, args.figure)
+            what = f", with {shown}'s embedding" if shown else ""
+            print(f"figure: {args.figure} (ACC per method{what})", flush=True)
     return rows
 
 

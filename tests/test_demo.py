@@ -1,10 +1,12 @@
 """The README's main job: the digits demo."""
 
+import pytest
+
 from skdeepcluster import demo
 
 
 def test_demo_runs_and_reports_every_method(capsys):
-    rows = demo.main(["--seeds", "1"])
+    rows = demo.main(["--seeds", "1", "--figure", "none"])
     by_name = {row["method"]: row for row in rows}
     deep = ("AEKMeans", "ConcreteKMeans", "DEC", "IDEC", "DCEC")
     assert {"KMeans", "ShallowConcreteKMeans", *deep} <= set(by_name)
@@ -22,3 +24,25 @@ def test_demo_runs_and_reports_every_method(capsys):
     for name in deep:
         assert by_name[name]["acc_mean"] >= 0.7, name
         assert by_name[name]["nmi_mean"] >= 0.7, name
+
+
+def test_figure_of_the_accuracies_and_an_embedding(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import matplotlib.image
+
+    from skdeepcluster import AEKMeans
+
+    def tiny(seed):
+        return AEKMeans(10, hidden_dims=(32,), pretrain_epochs=2, random_state=seed)
+
+    path = tmp_path / "demo.png"
+    X, y = demo.load_data()
+    rows = [demo.evaluate("KMeans", dict(demo.BASELINES)["KMeans"], X, y, [0]),
+            demo.evaluate("tiny AEKMeans", tiny, X, y, [0])]
+    assert demo.save_figure(rows, X, path) == "tiny AEKMeans"
+    image = matplotlib.image.imread(path)
+    assert image.shape[1] > 2 * image.shape[0]  # three panels side by side
+    # the command line saves it where --figure says and names it
+    demo.main(["--methods", "KMeans", "--figure", str(tmp_path / "k.png")])
+    assert (tmp_path / "k.png").exists()
+    assert f"figure: {tmp_path / 'k.png'} (ACC per method)" in capsys.readouterr().out
