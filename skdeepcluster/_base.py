@@ -498,12 +498,17 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         return self._embed_array(self._check_test_data(X)).numpy()
 
     def score(self, X, y=None):
-        """Minus the k-means inertia of ``X`` in the latent space.
+        """Minus the within-cluster sum of squares of the predicted clusters, in ``X``'s space.
 
-        For monitoring only: the latent space is learned, so this value is not comparable
-        across hyper-parameters (a collapsed embedding scores best). For model selection,
-        give ``GridSearchCV`` an explicit scorer, e.g.
-        :data:`skdeepcluster.metrics.accuracy_scorer` on labelled data.
+        ``-within_cluster_sum_of_squares(X, self.predict(X))``: each cluster's centre is the
+        mean of its samples *in the input space*, so the value is measured with the same
+        ruler for every model and hyper-parameter (with the same ``n_clusters``), and
+        ``GridSearchCV`` without ``scoring`` ranks candidates by it. A candidate whose
+        embedding collapsed several clusters into one scores worse, not better, as it
+        would by an inertia in the learned latent space. It favours partitions that are
+        compact in the input space; see the user guide's "Model selection" for how it
+        ranked candidates on real data, and the other label-free scorers of
+        :mod:`skdeepcluster.metrics`.
 
         Parameters
         ----------
@@ -514,9 +519,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         -------
         score : float
         """
-        check_is_fitted(self)
-        _, dist = self._labels_distances(self._check_test_data(X))
-        return -float(dist.sum(dtype=np.float64))
+        from .metrics import within_cluster_sum_of_squares
+
+        return -within_cluster_sum_of_squares(X, self.predict(X))
 
 
 class SoftAssignmentMixin:

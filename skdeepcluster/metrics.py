@@ -4,7 +4,11 @@ This module gathers the metrics used to evaluate a clustering against ground
 truth class labels: clustering accuracy (ACC), purity, normalized mutual
 information (NMI) and the adjusted Rand index (ARI), along with scorer
 objects that plug directly into :func:`sklearn.model_selection.cross_validate`
-and :class:`sklearn.model_selection.GridSearchCV`.
+and :class:`sklearn.model_selection.GridSearchCV`. For model selection
+without labels it offers scorers computed in the input space, where every
+candidate is measured with the same ruler: :func:`silhouette_scorer`,
+:func:`calinski_harabasz_scorer`, and :func:`within_cluster_sum_of_squares`
+(what the deep estimators' ``score`` returns, negated).
 
 Notes
 -----
@@ -35,11 +39,14 @@ entropies (the default since scikit-learn 0.22). Some older papers used the
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import (
     adjusted_rand_score,
+    calinski_harabasz_score,
     make_scorer,
     normalized_mutual_info_score,
+    silhouette_score,
 )
 from sklearn.utils import check_array, check_consistent_length
 
@@ -48,11 +55,14 @@ __all__ = [
     "accuracy_scorer",
     "adjusted_rand_score",
     "ari_scorer",
+    "calinski_harabasz_scorer",
     "cluster_accuracy",
     "nmi_scorer",
     "normalized_mutual_info_score",
     "purity_score",
     "purity_scorer",
+    "silhouette_scorer",
+    "within_cluster_sum_of_squares",
 ]
 
 
@@ -242,3 +252,101 @@ SCORERS = {
     "nmi": nmi_scorer,
     "ari": ari_scorer,
 }
+
+
+# ------------------------------------------------------------------ without labels
+def within_cluster_sum_of_squares(X, labels):
+    """Sum of squared distances of the samples to the mean of their cluster, in ``X``'s space.
+
+    The k-means objective of the partition ``labels`` (each cluster's centre is the mean of
+    its samples), accumulated in float64. Unlike an inertia measured in a learned latent
+    space, it is comparable across models and hyper-parameters with the same number of
+    clusters; merging clusters can only increase it.
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    labels : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    wcss : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0], [2.0], [10.0], [14.0]])
+    >>> within_cluster_sum_of_squares(X, [0, 0, 1, 1])   # (1 + 1) + (4 + 4)
+    10.0
+    >>> within_cluster_sum_of_squares(X, [0, 0, 0, 0])   # one cluster around 6.5
+    131.0
+    """
+    X = check_array(X, accept_sparse="csr", dtype=np.float64)
+    labels = check_array(labels, ensure_2d=False, dtype=None)
+    check_consistent_length(X, labels)
+    _, codes = np.unique(labels, return_inverse=True)
+    counts = np.bincount(codes).astype(np.float64)
+    members = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
+                            shape=(len(counts), len(codes)))
+    sums = members @ X
+    if sp.issparse(sums):
+        sums = sums.toarray()
+    means = sums / counts[:, None]
+    if sp.issparse(X):  # sum ||x||^2 - sum_c n_c ||m_c||^2 (no dense copy of X)
+        total = float(X.multiply(X).sum()) - float((counts * (means**2).sum(1)).sum())
+        return max(total, 0.0)
+    return float(((X - means[codes]) ** 2).sum())
+
+
+def _predicted(estimator, X):
+    labels = estimator.predict(X)
+    return labels, len(np.unique(labels))
+
+
+def silhouette_scorer(estimator, X, y=None):
+    """Mean silhouette coefficient of ``estimator.predict(X)`` in the input space.
+
+    A scorer (``scoring=silhouette_scorer``) for selecting models without labels; ``y`` is
+    ignored. Higher is better, in [-1, 1]. A prediction that uses a single cluster, for
+    which the silhouette is undefined, scores -1 (the worst value) instead of raising. It
+    computes all pairwise distances of ``X`` (in chunks): quadratic in the number of samples.
+
+    Examples
+    --------
+    >>> from sklearn.cluster import KMeans
+    >>> from sklearn.datasets import make_blobs
+    >>> X, _ = make_blobs(150, centers=3, random_state=0)
+    >>> [round(silhouette_scorer(KMeans(k, n_init=3, random_state=0).fit(X), X), 3)
+    ...  for k in (2, 3, 4)]   # highest for the three clusters the data were drawn from
+    [0.443, 0.477, 0.418]
+    """
+    labels, used = _predicted(estimator, X)
+    if used < 2 or used >= len(labels):
+        return -1.0
+    return float(silhouette_score(X, labels))
+
+
+def calinski_harabasz_scorer(estimator, X, y=None):
+    """Calinski-Harabasz index of ``estimator.predict(X)`` in the input space.
+
+    A scorer for selecting models without labels; ``y`` is ignored. The ratio of the
+    between-cluster to the within-cluster dispersion, each divided by its degrees of
+    freedom; higher is better. Linear in the number of samples. A prediction that uses a
+    single cluster scores 0 (the worst value) instead of raising.
+
+    Examples
+    --------
+    >>> from sklearn.cluster import KMeans
+    >>> from sklearn.datasets import make_blobs
+    >>> X, _ = make_blobs(150, centers=3, random_state=0)
+    >>> km = KMeans(3, n_init=3, random_state=0).fit(X)
+    >>> calinski_harabasz_scorer(km, X) > calinski_harabasz_scorer(KMeans(2, n_init=3,
+    ...     random_state=0).fit(X), X)
+    True
+    """
+    labels, used = _predicted(estimator, X)
+    if used < 2 or used >= len(labels):
+        return 0.0
+    if sp.issparse(X):
+        X = X.toarray()
+    return float(calinski_harabasz_score(X, labels))

@@ -65,7 +65,18 @@ def test_inertia_and_score_agree_with_the_embedding(cls, blobs):
     d2 = ((Z[:, None, :] - model.cluster_centers_[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(d2.argmin(1), model.labels_)
     assert model.inertia_ == pytest.approx(d2.min(1).sum(), rel=1e-4)
-    assert model.score(X) == pytest.approx(-model.inertia_, rel=1e-6)
+
+
+@pytest.mark.parametrize("cls", DEEP)
+def test_score_is_the_input_space_within_cluster_sum_of_squares(cls, blobs):
+    # score measures the predicted partition in X's space, not in the learned latent space
+    X, _ = blobs
+    model = small(cls).fit(X)
+    labels = model.predict(X)
+    expected = sum(((X[labels == c] - X[labels == c].mean(0)) ** 2).sum()
+                   for c in np.unique(labels))
+    assert model.score(X) == pytest.approx(-expected, rel=1e-9)
+    assert model.score(X) != pytest.approx(-model.inertia_, rel=1e-3)
 
 
 def test_aekmeans_and_ckm_share_pretraining_and_initialisation(blobs):

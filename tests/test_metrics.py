@@ -22,10 +22,13 @@ from skdeepcluster.metrics import (
     SCORERS,
     accuracy_scorer,
     ari_scorer,
+    calinski_harabasz_scorer,
     cluster_accuracy,
     nmi_scorer,
     purity_score,
     purity_scorer,
+    silhouette_scorer,
+    within_cluster_sum_of_squares,
 )
 
 HYP = settings(max_examples=100, deadline=None)
@@ -406,3 +409,63 @@ def test_grid_search_multimetric(blobs):
     assert res["mean_test_purity"][i4] > 0.99
     assert res["mean_test_cluster_accuracy"][i4] < 0.95
     assert res["mean_test_cluster_accuracy"][i2] < 0.8
+
+
+# --------------------------------------------------------------------------
+# Label-free criteria
+# --------------------------------------------------------------------------
+
+
+@HYP
+@given(data=st.data())
+def test_wcss_matches_brute_force_dense_and_sparse(data):
+    import scipy.sparse as sp
+
+    n = data.draw(st.integers(1, 25))
+    d = data.draw(st.integers(1, 4))
+    values = st.floats(-100, 100, allow_nan=False, width=32)
+    X = np.array(data.draw(st.lists(values, min_size=n * d, max_size=n * d)),
+                 dtype=np.float64).reshape(n, d)
+    labels = np.array(data.draw(st.lists(st.integers(-2, 3), min_size=n, max_size=n)))
+    expected = sum(((X[labels == c] - X[labels == c].mean(0)) ** 2).sum()
+                   for c in set(labels.tolist()))
+    got = within_cluster_sum_of_squares(X, labels)
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-6)
+    got_sparse = within_cluster_sum_of_squares(sp.csr_matrix(X), labels)
+    assert got_sparse == pytest.approx(expected, rel=1e-6, abs=1e-3 * (1 + (X**2).sum()) * 1e-6)
+    # merging every cluster into one can only increase it
+    assert within_cluster_sum_of_squares(X, np.zeros(n)) >= got - 1e-6 * (1 + got)
+
+
+def test_wcss_validates_its_input():
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        within_cluster_sum_of_squares(np.zeros((3, 2)), [0, 1])
+
+
+class _Fixed:
+    """A fitted 'estimator' that predicts given labels."""
+
+    def __init__(self, labels):
+        self.labels = np.asarray(labels)
+
+    def predict(self, X):
+        return self.labels
+
+
+def test_label_free_scorers_match_sklearn_and_rank_the_right_k(blobs):
+    from sklearn.metrics import calinski_harabasz_score, silhouette_score
+
+    X, _ = blobs
+    km = KMeans(n_clusters=3, n_init=1, random_state=0).fit(X)
+    assert silhouette_scorer(km, X) == silhouette_score(X, km.predict(X))
+    assert calinski_harabasz_scorer(km, X) == calinski_harabasz_score(X, km.predict(X))
+    gs = GridSearchCV(KMeans(n_init=1, random_state=0), {"n_clusters": [2, 3, 4]},
+                      scoring=silhouette_scorer, cv=3).fit(X)
+    assert gs.best_params_ == {"n_clusters": 3}
+
+
+def test_label_free_scorers_of_a_single_cluster_are_the_worst_value(blobs):
+    X, _ = blobs
+    one = _Fixed(np.zeros(len(X), dtype=int))
+    assert silhouette_scorer(one, X) == -1.0
+    assert calinski_harabasz_scorer(one, X) == 0.0
