@@ -42,8 +42,10 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 from ._engine import (
     HostData,
     caller_stacklevel,
+    check_callbacks,
     check_random_state_local,
     epoch_loop,
+    forget_fit,
     make_optimizer,
     minibatch_pass,
     resolve_device,
@@ -126,19 +128,6 @@ def scaled_clustering_term(term, Z, state, scale_invariant):
         return term
     return term / batch_total_variance(
         Z, lambda: float(torch.var(state.embedding, dim=0, correction=0).sum()))
-
-
-def _check_callbacks(callbacks):
-    if callbacks is None:
-        return []
-    callbacks = list(callbacks)
-    for cb in callbacks:
-        if not callable(cb):
-            raise TypeError(
-                f"callbacks must be callables callback(estimator, record) -> bool; got "
-                f"{type(cb).__name__}."
-            )
-    return callbacks
 
 
 class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
@@ -228,20 +217,18 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64],
-                          order="C", accept_large_sparse=False)
         try:
+            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64],
+                              order="C", accept_large_sparse=False)
             self._fit(X)
         except BaseException:
-            # A failed fit leaves the estimator unfitted (no half-set attributes).
-            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-                delattr(self, name)
+            forget_fit(self)  # a failed fit leaves the estimator unfitted
             raise
         return self
 
     def _fit(self, X):
         self._check_params_vs_input(X)
-        callbacks = _check_callbacks(self.callbacks)
+        callbacks = check_callbacks(self.callbacks)
         random_state = check_random_state_local(self.random_state)
         seed = int(random_state.randint(np.iinfo(np.int32).max))
         device = resolve_device(self.device)

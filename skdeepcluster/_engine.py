@@ -272,6 +272,30 @@ def make_optimizer(name, params, learning_rate, momentum=0.0):
     return cls(params, fused=fused or None, **options)
 
 
+def check_callbacks(callbacks):
+    """The ``callbacks`` parameter as a list, or TypeError naming what is not callable."""
+    if callbacks is None:
+        return []
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(
+                f"callbacks must be callables callback(estimator, record) -> bool; got "
+                f"{type(cb).__name__}."
+            )
+    return callbacks
+
+
+def forget_fit(estimator):
+    """Delete every fitted attribute (trailing underscore): what a failed ``fit`` leaves.
+
+    Every estimator of the package ends unfitted when ``fit`` raises (or is interrupted),
+    rather than with a mix of old and new attributes.
+    """
+    for name in [k for k in vars(estimator) if k.endswith("_") and not k.startswith("__")]:
+        delattr(estimator, name)
+
+
 class TrainingDivergedError(ValueError, FloatingPointError):
     """A training loss became NaN or infinite; the estimator is left unfitted.
 

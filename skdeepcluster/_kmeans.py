@@ -404,10 +404,16 @@ class KMeansRuns:
             settled = record["center_shift"] <= self.tol_abs and record["n_relocated"] == 0
             if settled or self.n_done[r] >= self.max_epochs[r]:
                 self.active.remove(r)
-        return summary if self.n_runs == 1 else {"n_active": float(len(self.active))}
+        if self.n_runs == 1:
+            return summary
+        shown = {"n_active": float(len(self.active))}
+        if isinstance(values.get("loss"), list):
+            shown["loss"] = float(min(values["loss"]))
+        return shown
 
-    def run(self, run_epoch, verbose=0):
-        """Run ``run_epoch(epoch) -> values`` (see :meth:`record`) until every run is done."""
+    def run(self, run_epoch, verbose=0, owner=None, callbacks=()):
+        """Run ``run_epoch(epoch) -> values`` (see :meth:`record`) until every run is done,
+        or a callback (``callback(owner, record) -> bool``) returns True."""
         from ._engine import epoch_loop
 
         def timed_epoch(epoch):
@@ -418,12 +424,12 @@ class KMeansRuns:
         if self.active:
             epoch_loop(timed_epoch, phase=self.phase, n_epochs=max(self.max_epochs),
                        converged=lambda _: not self.active, verbose=verbose,
-                       first_epoch=min(self.first_epochs))
+                       first_epoch=min(self.first_epochs), owner=owner, callbacks=callbacks)
 
 
 @torch.no_grad()
 def lloyd(data, centers, *, max_iter=300, tol=1e-4, tol_abs=None, step_size=1.0,
-          phase="lloyd", history=None, verbose=0, first_epoch=1):
+          phase="lloyd", history=None, verbose=0, first_epoch=1, owner=None, callbacks=()):
     """Lloyd's k-means on the training device: the one Lloyd loop of the package.
 
     Iterates :func:`lloyd_step` until the squared centre shift is at most ``tol`` times the
@@ -448,7 +454,7 @@ def lloyd(data, centers, *, max_iter=300, tol=1e-4, tol_abs=None, step_size=1.0,
         Absolute tolerance on the squared centre shift.
     step_size : float, default=1.0
         Damping of the move to the means (1: plain Lloyd).
-    phase, history, verbose, first_epoch
+    phase, history, verbose, first_epoch, owner, callbacks
         Iterations run through the engine's epoch loop
         (:func:`~skdeepcluster._engine.epoch_loop`); with a ``history`` list each iteration
         is recorded (``loss``, ``center_shift``, ``n_relocated``). With ``r`` runs,
@@ -481,7 +487,7 @@ def lloyd(data, centers, *, max_iter=300, tol=1e-4, tol_abs=None, step_size=1.0,
                 "center_shift": ((new - old) ** 2).sum(dim=(1, 2)).tolist(),
                 "n_relocated": n_relocated.tolist()}
 
-    runs.run(run_epoch, verbose)
+    runs.run(run_epoch, verbose, owner, callbacks)
     labels, dist = assign_nearest(data, C)
     if data.sample_weight is not None:
         dist = dist * data.sample_weight

@@ -28,7 +28,9 @@ from sklearn.utils.validation import (
 from ._engine import (
     HostData,
     caller_stacklevel,
+    check_callbacks,
     check_random_state_local,
+    forget_fit,
     host_tensor,
     minibatch_pass,
     resolve_device,
@@ -174,7 +176,8 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         relative to the mean feature variance (scikit-learn's rule).
 
     verbose : int, default=0
-        0 prints nothing; 1 prints one line per epoch.
+        0 prints nothing; 1 shows a progress bar per phase (``pip install tqdm``; without
+        it, one line per epoch on stderr), as the deep estimators do.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the shuffling and the Gumbel noise. The global random
@@ -227,6 +230,13 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
     device : {'auto', 'cpu', 'cuda', 'cuda:N'}, default='auto'
         Where to train. ``'auto'`` uses CUDA when available. A CUDA device that does not exist
         warns and falls back to the CPU. ``predict``/``transform`` run on the CPU.
+
+    callbacks : list of callable, default=None
+        ``callback(estimator, record) -> bool`` after every epoch of each phase
+        (``"concrete"``, then ``"refine"``), as for the deep estimators; True stops that
+        phase. ``record`` holds ``phase``, ``epoch`` and, with one run (``n_init=1``), the
+        run's ``loss``, ``center_shift``, ``tau``, ...; with several runs trained together,
+        the number still active (``n_active``) and the lowest ``loss``.
 
     Attributes
     ----------
@@ -319,6 +329,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "copy_x": ["boolean"],
+        "callbacks": [None, list, tuple],
         "algorithm": [StrOptions({"lloyd", "elkan"})],
         "tau": [Interval(Real, 0, None, closed="neither")],
         "tau_min": [Interval(Real, 0, None, closed="neither")],
@@ -348,6 +359,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         learning_rate=1.0,
         batch_size=65536,
         device="auto",
+        callbacks=None,
     ):
         self.n_clusters = n_clusters
         self.init = init
@@ -358,6 +370,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         self.random_state = random_state
         self.copy_x = copy_x
         self.algorithm = algorithm
+        self.callbacks = callbacks
         self.tau = tau
         self.tau_min = tau_min
         self.anneal_rate = anneal_rate
@@ -498,7 +511,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                     "center_shift": ((C - old) ** 2).sum(dim=(1, 2)).tolist(), "tau": tau_t,
                     "n_relocated": n_relocated}
 
-        runs.run(run_epoch, self.verbose)
+        runs.run(run_epoch, self.verbose, self, self._callbacks)
         n_run = runs.n_done
         return centers, n_run
 
@@ -520,7 +533,8 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         result = lloyd(data, centers, max_iter=[self.max_iter - n for n in n_run],
                        tol_abs=tol_abs, step_size=self.learning_rate, phase="refine",
                        history=histories, verbose=self.verbose,
-                       first_epoch=[n + 1 for n in n_run])
+                       first_epoch=[n + 1 for n in n_run], owner=self,
+                       callbacks=self._callbacks)
         best = int(torch.argmin(result.inertia))
         return _ShallowRun(result.centers[best], result.labels[best],
                            float(result.inertia[best]), n_run[best] + result.n_iter[best],
@@ -551,6 +565,13 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
             Fitted estimator.
         """
         self._validate_params()
+        try:
+            return self._fit(X, sample_weight)
+        except BaseException:
+            forget_fit(self)  # a failed or interrupted fit leaves the estimator unfitted
+            raise
+
+    def _fit(self, X, sample_weight):
         X = validate_data(
             self,
             X,
@@ -565,6 +586,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         if not sample_weight.sum() > 0:
             raise ValueError("sample_weight must have a positive sum.")
         self._check_params_vs_input(X)
+        self._callbacks = check_callbacks(self.callbacks)
         init = self.init
         if _is_arraylike_not_scalar(init):
             init = self._check_init_array(X, init)

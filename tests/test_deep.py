@@ -389,6 +389,11 @@ def test_refit_failure_clears_the_previous_fit(blobs):
         model.fit(X)
     with pytest.raises(NotFittedError):
         model.predict(X)
+    # bad input on a refit: unfitted too (as ShallowConcreteKMeans)
+    model.set_params(pretrain_learning_rate="auto", pretrain_epochs=2).fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(np.full_like(X, np.nan))
+    assert not hasattr(model, "n_features_in_")
 
 
 def test_predict_checks_the_number_of_features(blobs):

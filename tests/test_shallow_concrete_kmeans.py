@@ -532,3 +532,67 @@ def test_memory_mapped_input_is_read_in_place(tmp_path, blobs):
     in_memory, _, variance_mem = _centre(blobs[0], torch.float64)
     assert variance_mem == pytest.approx(variance)
     np.testing.assert_allclose(in_memory.numpy(), blobs[0] - blobs[0].mean(axis=0))
+
+
+# ------------------------------------------------------------ callbacks, progress, failures
+def test_callbacks_see_every_epoch_of_both_phases_and_can_stop_one(blobs):
+    X = blobs[0]
+    seen = []
+
+    def record(estimator, rec):
+        seen.append((rec["phase"], rec["epoch"], rec.get("loss")))
+        return False
+
+    km = ShallowConcreteKMeans(4, n_init=1, random_state=0, callbacks=[record]).fit(X)
+    phases = [p for p, _, _ in seen]
+    assert phases == [r["phase"] for r in km.history_]  # one call per recorded epoch
+    assert set(phases) == {"concrete", "refine"} and phases.index("refine") > 0
+    assert [e for _, e, _ in seen] == list(range(1, len(seen) + 1))
+    assert all(loss is not None for _, _, loss in seen)
+    # True ends the phase it is called in: one concrete epoch, then the refinement
+    stop_concrete = ShallowConcreteKMeans(4, n_init=1, random_state=0, callbacks=[
+        lambda est, rec: rec["phase"] == "concrete"]).fit(X)
+    assert [r["phase"] for r in stop_concrete.history_].count("concrete") == 1
+    assert stop_concrete.history_[1]["phase"] == "refine"
+
+
+def test_callbacks_with_several_runs_get_the_best_loss(blobs):
+    X = blobs[0]
+    seen = []
+    ShallowConcreteKMeans(4, n_init=3, random_state=0,
+                          callbacks=[lambda est, rec: seen.append(rec) and False]).fit(X)
+    assert seen[0]["n_active"] == 3.0 and "loss" in seen[0]
+    assert all(rec["n_active"] <= 3 for rec in seen)
+
+
+def test_bad_callbacks_are_a_type_error(blobs):
+    with pytest.raises(TypeError, match="callbacks must be callables"):
+        ShallowConcreteKMeans(2, callbacks=[3]).fit(blobs[0])
+
+
+def test_verbose_shows_the_engines_progress_not_stdout(blobs, capsys):
+    ShallowConcreteKMeans(4, n_init=1, random_state=0, verbose=1).fit(blobs[0])
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "concrete" in captured.err and "refine" in captured.err
+
+
+@pytest.mark.parametrize("cause", ["callback", "bad input"])
+def test_a_failed_refit_leaves_the_estimator_unfitted(blobs, cause):
+    from sklearn.exceptions import NotFittedError
+
+    X = blobs[0]
+    km = ShallowConcreteKMeans(4, n_init=1, random_state=0).fit(X)
+    if cause == "callback":
+        def boom(estimator, record):
+            raise KeyboardInterrupt  # an interrupted fit, as with Ctrl-C
+
+        km.set_params(callbacks=[boom])
+        with pytest.raises(KeyboardInterrupt):
+            km.fit(X)
+    else:
+        with pytest.raises(ValueError, match="NaN"):
+            km.fit(np.full_like(X, np.nan))
+    assert not hasattr(km, "cluster_centers_") and not hasattr(km, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        km.predict(X)
