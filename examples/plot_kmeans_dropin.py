@@ -10,8 +10,7 @@ measure how much the two partitions agree with the adjusted Rand index
 (1.0 means identical up to renaming the clusters).
 
 If matplotlib is installed (``pip install -e ".[examples]"``) both clusterings
-are drawn side by side and saved to ``kmeans_dropin.png`` in the current
-directory; without it the script only prints the numbers.
+are drawn side by side; without it the script only prints the numbers.
 """
 
 import time
@@ -49,9 +48,6 @@ print(f"ARI between the two clusterings: {adjusted_rand_score(km.labels_, ckm.la
 # Plot the two clusterings (optional)
 # -----------------------------------
 try:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 except ImportError:
     print("matplotlib is not installed; skipping the plot")
@@ -63,5 +59,4 @@ else:
         ax.scatter(centers[:, 0], centers[:, 1], c="black", marker="x", s=80, linewidths=2)
         ax.set_title(f"{name}\ninertia = {model.inertia_:.1f}")
     fig.tight_layout()
-    fig.savefig("kmeans_dropin.png", dpi=100)
-    print("saved kmeans_dropin.png")
+    plt.show()
