@@ -29,7 +29,25 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.doctest",
+    "sphinx.ext.intersphinx",
 ]
+
+# Links to the other projects' documentation: each project's published inventory when the
+# build machine can reach it, else the offline subset in _inventories/ (written by
+# _inventories/make_inventories.py), so that ``sphinx-build -n`` resolves every reference
+# without internet access too.
+_INVENTORY_URLS = {
+    "sklearn": "https://scikit-learn.org/stable/",
+    "torch": "https://docs.pytorch.org/docs/stable/",
+    "scipy": "https://docs.scipy.org/doc/scipy/",
+    "joblib": "https://joblib.readthedocs.io/en/stable/",
+    "python": "https://docs.python.org/3/",
+}
+intersphinx_mapping = {
+    name: (url, (None, os.path.join(os.path.dirname(__file__), "_inventories", f"{name}.inv")))
+    for name, url in _INVENTORY_URLS.items()
+}
+intersphinx_timeout = 5
 if importlib.util.find_spec("numpydoc") is not None:
     extensions.append("numpydoc")
     numpydoc_show_class_members = False

@@ -38,7 +38,7 @@ class DCN(BaseDeepClusterer):
     mean of the samples it received, ``μ_k ← μ_k − (μ_k − z_i) / c_k`` after
     ``c_k ← c_k + 1`` (a per-cluster step that shrinks as the centre sees more samples).
     Step (d) is applied to the whole batch at once, which equals the reference code's
-    sample-by-sample loop (:func:`~skdeepcluster._kmeans.count_based_center_update`).
+    sample-by-sample loop (``count_based_center_update`` in ``skdeepcluster._kmeans``).
 
     Names of the paper: ``lam`` is ``λ`` (the weight of the clustering term; the reference
     code weighs the reconstruction by ``lbd`` and the clustering term by ``beta``, i.e.

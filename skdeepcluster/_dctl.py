@@ -40,7 +40,7 @@ class DCTLKMeans(BaseDeepClusterer):
     where ``T • X`` is the transform (per layer: bias-free zero-padded convolutions, a 2x2
     max-pool, SELU between layers), ``ψ`` a prior on the codes and the last term μ times
     the k-means objective on the codes. ``log det`` of a non-square filter matrix is the sum
-    of its log singular values (:func:`~skdeepcluster._losses.log_det_regularizer`): with
+    of its log singular values (``log_det_regularizer`` in ``skdeepcluster._losses``): with
     the Frobenius term it keeps the filters independent and bounded, and rules out the
     trivial ``T = 0, Z = 0``. Two blocks alternate until the centres stop moving:
 

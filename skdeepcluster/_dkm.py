@@ -104,8 +104,9 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
     * with pretraining ("DKMp", the default): the autoencoder is pretrained, ``R`` is
       initialised by k-means on the embedding and ``α`` is held fixed (``alpha=1000``; the
       reference runs 20 values of 1000 for 5 epochs each, i.e. 100 epochs);
-    * with annealing ("DKMa"): ``alpha="annealed"`` follows :func:`dkm_alpha_schedule`,
-      each value for ``epochs_per_alpha`` epochs (the reference: 40 values x 5 epochs,
+    * with annealing ("DKMa"): ``alpha="annealed"`` follows the reference's schedule
+      (``α_1 = 0.1``, ``α_{n+1} = 2^{1/ln(n+1)²} α_n``: 0.1, 0.42, 0.75, ...), each value
+      for ``epochs_per_alpha`` epochs (the reference: 40 values x 5 epochs,
       ``max_iter=200``, with ``pretrain_epochs=0``). The reference draws the initial ``R``
       uniformly in [-1, 1]; here it comes from k-means on the (untrained) embedding, as for
       every estimator of the package.
@@ -127,7 +128,8 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         USPS).
     alpha : float or "annealed", default=1000.0
         Inverse temperature ``α`` of the softmin weights: a constant (the reference's
-        setting with pretraining), or ``"annealed"`` for :func:`dkm_alpha_schedule`.
+        setting with pretraining), or ``"annealed"`` for the reference's increasing
+        schedule (see above).
     scale_invariant : bool, default=True
         Divide the soft k-means term of each mini-batch by the total variance of the
         batch's embedding, so that the term is the fraction of the spread left within

@@ -32,7 +32,7 @@ as errors, so the values are well defined but are *not* comparable to
 published numbers. Purity, in contrast, can only grow as clusters are split
 and reaches 1 with one cluster per sample.
 
-**NMI normalization.** :func:`normalized_mutual_info_score` is re-exported
+**NMI normalization.** :func:`~sklearn.metrics.normalized_mutual_info_score` is re-exported
 from scikit-learn, which normalizes by the *arithmetic* mean of the two
 entropies (the default since scikit-learn 0.22). Some older papers used the
 *geometric* mean; pass ``average_method="geometric"`` to reproduce them.

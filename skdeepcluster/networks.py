@@ -471,6 +471,7 @@ class ConvTransform(nn.Module):
         return code_prior_prox(self.analysis(X), self.code_prior, self.code_penalty / 2.0)
 
     def forward(self, X):
+        """The codes of ``X`` (``encode(X)``)."""
         return self.encode(X)
 
 
