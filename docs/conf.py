@@ -39,6 +39,7 @@ extensions = [
 _INVENTORY_URLS = {
     "sklearn": "https://scikit-learn.org/stable/",
     "torch": "https://docs.pytorch.org/docs/stable/",
+    "numpy": "https://numpy.org/doc/stable/",
     "scipy": "https://docs.scipy.org/doc/scipy/",
     "joblib": "https://joblib.readthedocs.io/en/stable/",
     "python": "https://docs.python.org/3/",

@@ -1,6 +1,6 @@
 """Write the offline intersphinx inventories of the objects these docs link to.
 
-The documentation links to scikit-learn, PyTorch, SciPy, joblib and Python objects through
+The documentation links to scikit-learn, PyTorch, NumPy, SciPy, joblib and Python objects through
 ``sphinx.ext.intersphinx``. ``conf.py`` tries each project's published ``objects.inv``
 first and falls back to the small inventory written here, so that the docs build (with
 ``-n``, every reference resolved) on a machine without internet access. The entries
@@ -34,6 +34,11 @@ INVENTORIES = {
     ]),
     "torch": ("2.13", [
         ("torch.nn.Module", "py:class", "generated/$.html#$"),
+    ]),
+    "numpy": ("2.4", [
+        ("numpy.ndarray", "py:class", "reference/generated/$.html#$"),
+        ("numpy.random.RandomState", "py:class", "reference/random/legacy.html#$"),
+        ("numpy.memmap", "py:class", "reference/generated/$.html#$"),
     ]),
     "scipy": ("1.16", [
         ("scipy.optimize.linear_sum_assignment", "py:function",
