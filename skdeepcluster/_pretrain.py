@@ -25,8 +25,9 @@ updates: see :func:`resolve_pretrain_epochs`.
 
 With ``memory`` (a folder or a :class:`joblib.Memory`), the pretrained network is cached,
 keyed on the training data, the untrained network (architecture and initial weights, which
-the seed determines), the recipe, its length, batch size and learning rate, the seed and the
-device: a search over clustering parameters then pretrains once per training set.
+the seed determines), the recipe, its length, batch size and learning rate, the seed, the
+device and the versions of the package and of torch: a search over clustering parameters
+then pretrains once per training set.
 """
 
 import math
@@ -214,12 +215,15 @@ def pretrain_autoencoder(autoencoder, data, *, recipe, n_epochs, batch_size, lea
                  learning_rate=learning_rate, **stage)
 
 
-def _pretrain_job(X, network, recipe, n_epochs, batch_size, learning_rate, seed, device, *,
-                  initial_autoencoder, data=None, owner=None, callbacks=(), verbose=0):
+def _pretrain_job(X, network, recipe, n_epochs, batch_size, learning_rate, seed, device,
+                  versions=None, *, initial_autoencoder, data=None, owner=None, callbacks=(),
+                  verbose=0):
     """Pretrain ``initial_autoencoder`` in place; returns it and its history records.
 
     A pure function of its positional arguments, what the ``memory`` cache is keyed on
-    (``network`` is :func:`network_key` of ``initial_autoencoder``); ``data`` (the
+    (``network`` is :func:`network_key` of ``initial_autoencoder``; ``versions``, the
+    package's and torch's, is only part of the key: another version may train another
+    network from the same arguments, so it does not reuse this one); ``data`` (the
     training set already wrapped for ``device``), ``owner``, ``callbacks`` and ``verbose``
     only change how it runs.
     """
@@ -263,7 +267,7 @@ def pretrained_autoencoder(memory, X, initial_autoencoder, *, recipe, n_epochs, 
                                                   "callbacks", "verbose"])
     # The network's weights are read (and hashed) only when there is a cache to key.
     args = (X, network_key(initial_autoencoder) if cached else None, recipe, int(n_epochs),
-            int(batch_size), float(learning_rate), int(seed), str(device))
+            int(batch_size), float(learning_rate), int(seed), str(device), _versions())
     kwargs = {"initial_autoencoder": initial_autoencoder, "data": data, "owner": owner,
               "callbacks": callbacks, "verbose": verbose}
     hit = cached and job.check_call_in_cache(*args, **kwargs)
@@ -271,6 +275,13 @@ def pretrained_autoencoder(memory, X, initial_autoencoder, *, recipe, n_epochs, 
     if hit:
         history = [{**record, "cached": True} for record in history]
     return autoencoder.train(), history
+
+
+def _versions():
+    """The versions a cached pretraining depends on beyond its arguments."""
+    from . import __version__
+
+    return f"skdeepcluster {__version__}, torch {torch.__version__}"
 
 
 def network_key(module):

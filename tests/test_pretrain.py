@@ -276,7 +276,7 @@ def test_memory_gives_the_same_fit_and_pretrains_once(blobs, tmp_path, count_pre
                      for r in second.history_ if r["phase"] == "cluster"]
 
 
-def test_memory_key(blobs, tmp_path, count_pretrainings):
+def test_memory_key(blobs, tmp_path, count_pretrainings, monkeypatch):
     from joblib import Memory
 
     X, _ = blobs
@@ -295,6 +295,13 @@ def test_memory_key(blobs, tmp_path, count_pretrainings):
     AEKMeans(3, **{**base, "n_components": 3}).fit(X)                 # other network
     AEKMeans(3, **{**base, "batch_size": 16}).fit(X)                  # other batches
     assert len(count_pretrainings) == 8
+    # another package or torch version does not reuse a network pretrained by this one
+    with monkeypatch.context() as patch:
+        patch.setattr(pretrain_module, "_versions", lambda: "skdeepcluster 99.0, torch 9.9")
+        AEKMeans(3, **base).fit(X)
+    assert len(count_pretrainings) == 9
+    AEKMeans(3, **base).fit(X)                                         # this version: cached
+    assert len(count_pretrainings) == 9
 
 
 def test_grid_search_pretrains_once_per_fold(blobs, tmp_path, count_pretrainings):
