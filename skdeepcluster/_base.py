@@ -508,7 +508,10 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         """
         from .metrics import within_cluster_sum_of_squares
 
-        return -within_cluster_sum_of_squares(X, self.predict(X))
+        check_is_fitted(self)
+        X = self._check_test_data(X)  # validated once, for the labels and the sum
+        labels, _ = self._labels_distances(X)
+        return -within_cluster_sum_of_squares(X, labels)
 
 
 class SoftAssignmentMixin:

@@ -30,6 +30,7 @@ device and the versions of the package and of torch: a search over clustering pa
 then pretrains once per training set.
 """
 
+import itertools
 import math
 
 import torch
@@ -137,22 +138,21 @@ def layer_pairs(autoencoder):
 
 
 def _train_stage(data, phase, n_epochs, params, reconstruct, *, recipe, learning_rate,
-                 batch_size, generator, owner, callbacks, history, verbose,
-                 schedule=None):
+                 batch_size, generator, owner, callbacks, history, verbose):
     """One pretraining stage: minimise the error of ``reconstruct(X_batch) -> (X_hat,
-    target)`` over ``params`` for ``n_epochs`` epochs (the engine's loop)."""
-    schedule = LEARNING_RATE_SCHEDULE if schedule is None else schedule
+    target)`` over ``params`` for ``n_epochs`` epochs (the engine's loop), with the
+    ``LEARNING_RATE_SCHEDULE`` of the module."""
     optimizer = _optimizer(recipe, params, learning_rate)
     reduction = _REDUCTION[recipe]
+    steps = itertools.count()
     n_steps = n_epochs * math.ceil(data.n_samples / batch_size)
-    done = [0]
+    cosine = LEARNING_RATE_SCHEDULE == "cosine"
 
     def step(idx, xb, epoch):
-        if schedule == "cosine":
-            rate = 0.5 * learning_rate * (1.0 + math.cos(math.pi * done[0] / n_steps))
+        if cosine:
+            rate = 0.5 * learning_rate * (1.0 + math.cos(math.pi * next(steps) / n_steps))
             for group in optimizer.param_groups:
                 group["lr"] = rate
-            done[0] += 1
         loss = reconstruction_loss(*reconstruct(xb), reduction)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

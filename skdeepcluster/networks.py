@@ -210,18 +210,14 @@ def _cae_geometry(input_shape, n_features, filters):
     if not ok:
         raise ValueError(f"filters must be three positive integers; got {filters!r}.")
     kernels = [tuple(1 if side == 1 else k for side in (height, width)) for k in _CAE_KERNELS]
-    sizes = [(height, width)]
-    pads = []
+    sizes, pads = [(height, width)], []
     for i, kernel in enumerate(kernels):
-        pad = []
-        for side, k in zip(sizes[-1], kernel):
-            same = (k - 1) // 2
-            if i == 2:  # the third: "valid" unless the side is a multiple of 8 or too small
-                original = (height, width)[len(pad)]
-                valid_ok = _conv_out(side, k, 0) >= 1
-                same = same if original % 8 == 0 or not valid_ok else 0
-            pad.append(same)
-        pads.append(tuple(pad))
+        # "same" padding, except the third convolution: "valid" on an axis whose image side
+        # is not a multiple of 8, unless a valid window would not fit the feature map.
+        pad = tuple(
+            0 if i == 2 and original % 8 and _conv_out(side, k, 0) >= 1 else (k - 1) // 2
+            for original, side, k in zip((height, width), sizes[-1], kernel))
+        pads.append(pad)
         sizes.append(tuple(_conv_out(n, k, p) for n, k, p in zip(sizes[-1], kernel, pad)))
     return (channels, height, width), filters, kernels, pads, sizes
 
