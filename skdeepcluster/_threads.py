@@ -13,14 +13,22 @@ The setting is an environment variable read once, when the OpenMP runtime is loa
 ``import torch``): it applies when ``skdeepcluster`` is imported before ``torch`` and to
 the worker processes that joblib starts afterwards. A value the user set (``GOMP_SPINCOUNT``
 or ``OMP_WAIT_POLICY``) is never changed.
+
+Inside a ``dask.distributed`` worker, :func:`limited_torch_threads` caps torch's intra-op
+threads at the worker's share of the cores (:func:`torch_thread_share`). A worker process
+started by a nanny (``LocalCluster(processes=True)``, ``dask worker``) already runs torch on
+one thread (dask sets ``OMP_NUM_THREADS=1`` before it spawns the process), but a threaded
+worker (``LocalCluster(processes=False)``) or one started with ``--no-nanny`` runs every
+task on all the cores: on 2 cores with 2 task threads, two fits at 2 threads each.
 """
 
 import contextlib
 import os
 import sys
+import threading
 
-__all__ = ["OPENMP_SPINCOUNT", "configure_openmp_wait", "openmp_wait_configured",
-           "torch_threads"]
+__all__ = ["OPENMP_SPINCOUNT", "configure_openmp_wait", "limited_torch_threads",
+           "openmp_wait_configured", "torch_thread_share", "torch_threads"]
 
 #: Spin iterations of an idle GNU OpenMP thread before it sleeps (libgomp's default:
 #: 300 000; 0 would be OMP_WAIT_POLICY=PASSIVE, which slowed many small parallel regions).
@@ -63,6 +71,78 @@ def torch_threads(n_threads):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def torch_thread_share():
+    """Number of torch intra-op threads a fit may use in the current context.
+
+    Returns
+    -------
+    n_threads : int or None
+        Inside a task of a ``dask.distributed`` worker: the cores this process may run on
+        divided by the worker's task threads (``nthreads``), at least 1. None elsewhere
+        (leave torch as it is: joblib's own process workers already limit their threads).
+
+    Notes
+    -----
+    dask is never imported here: outside a worker process it is either not loaded or the
+    lookup of the current worker fails. Workers of other processes on the same host are
+    not counted (a nanny's worker runs torch on one thread anyway).
+    """
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        nthreads = distributed.get_worker().state.nthreads
+    except (AttributeError, ValueError):  # not in a task of a worker
+        return None
+    return max(1, _available_cores() // max(1, nthreads))
+
+
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limit_saved = None
+
+
+@contextlib.contextmanager
+def limited_torch_threads():
+    """Run the block with at most :func:`torch_thread_share` torch intra-op threads.
+
+    The thread count is process-wide (``torch.set_num_threads`` from one thread changes it
+    for all): concurrent blocks of a threaded dask worker share one setting, which the last
+    block to exit restores to the value that was in force before the first one. Outside a
+    dask worker, and where torch already uses no more threads than the share, nothing
+    changes.
+    """
+    global _limit_users, _limit_saved
+    n_threads = torch_thread_share()
+    if n_threads is None:
+        yield
+        return
+    import torch
+
+    with _limit_lock:
+        if _limit_users == 0:
+            _limit_saved = torch.get_num_threads()
+        _limit_users += 1
+        if torch.get_num_threads() > n_threads:
+            torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                if torch.get_num_threads() != _limit_saved:
+                    torch.set_num_threads(_limit_saved)
+                _limit_saved = None
 
 
 _TORCH_LOADED_BEFORE = "torch" in sys.modules
