@@ -20,6 +20,7 @@
 A method class adds its parameters, its docstring and those hooks.
 """
 
+import copy
 import time
 import warnings
 from abc import ABCMeta
@@ -37,15 +38,27 @@ from sklearn.base import (
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from sklearn.utils.validation import check_is_fitted, check_memory
 
+from ._distributed import (
+    broadcast_,
+    check_backend_device,
+    check_same_data,
+    chunk_block,
+    current_group,
+    gather_rows,
+    world_size,
+)
 from ._engine import (
     HostData,
+    backward_step,
     caller_stacklevel,
     check_callbacks,
+    check_host_data,
     check_random_state_local,
     epoch_loop,
     forget_fit,
+    inference_device,
     make_optimizer,
     minibatch_pass,
     resolve_device,
@@ -60,6 +73,7 @@ from ._pretrain import (
     resolve_learning_rate,
     resolve_pretrain_epochs,
 )
+from ._threads import limited_torch_threads
 from .networks import ACTIVATIONS, build_autoencoder, check_autoencoder
 
 __all__ = ["BaseDeepClusterer", "FitState", "SoftAssignmentMixin", "scaled_clustering_term",
@@ -100,16 +114,26 @@ class FitState:
 @torch.no_grad()
 def embed(autoencoder, data, chunk_rows=None):
     """Embedding of every row of ``data`` (a HostData), in eval mode, on the data's device,
-    ``chunk_rows`` rows at a time (default: by device, see ``EMBED_CHUNK_ROWS_CPU``)."""
+    ``chunk_rows`` rows at a time (default: by device, see ``EMBED_CHUNK_ROWS_CPU``).
+
+    Inside a process group (``data.group``) each rank embeds a contiguous block of the
+    chunks and every rank gets the whole embedding; each row is computed in the same chunk
+    as in a single process.
+    """
     if chunk_rows is None:
         chunk_rows = EMBED_CHUNK_ROWS_CPU if data.device.type == "cpu" else EMBED_CHUNK_ROWS
+    first, last = 0, data.n_samples
+    if data.group is not None:  # this rank's block of the chunks; the blocks are gathered
+        first, last = chunk_block(data.n_samples, chunk_rows, data.group)
     was_training = autoencoder.training
     autoencoder.eval()
     try:
-        parts = [autoencoder.encode(xb) for _, _, xb in data.chunks(chunk_rows)]
+        parts = [autoencoder.encode(xb) for _, _, xb in data.chunks(chunk_rows, first, last)]
+        if not parts:  # a rank without rows: an empty block of the right width
+            parts = [autoencoder.encode(data.rows(torch.arange(0, device=data.device)))]
     finally:
         autoencoder.train(was_training)
-    return torch.cat(parts)
+    return gather_rows(data.group, torch.cat(parts))
 
 
 def set_labels(state, labels):
@@ -218,9 +242,10 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             Fitted estimator.
         """
         try:
-            X = validate_data(self, X, accept_sparse="csr", dtype=[np.float32, np.float64],
-                              order="C", accept_large_sparse=False)
-            self._fit(X)
+            # Dense float32/float64 or CSR, not copied (a memory map's check reads its file).
+            X = check_host_data(self, X, reset=True)
+            with limited_torch_threads():  # a dask worker's share of the cores
+                self._fit(X)
         except BaseException:
             forget_fit(self)  # a failed fit leaves the estimator unfitted
             raise
@@ -232,7 +257,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         random_state = check_random_state_local(self.random_state)
         seed = int(random_state.randint(np.iinfo(np.int32).max))
         device = resolve_device(self.device)
+        group = current_group()
+        check_backend_device(group, device)
+        check_same_data(group, X, device)
+        if group is not None:  # one seed for every rank (random_state=None draws per rank)
+            seed = int(broadcast_(torch.tensor([seed], device=device), group)[0])
         data = HostData(X, device, torch.float32)
+        data.group = group
         history = []
         with rng_scope(seed, device):
             autoencoder = self._build_autoencoder(X.shape[1]).to(device=device,
@@ -249,6 +280,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             state.generator = seeded_generator(seed + 2, device)
             self._init_centers(state)
             self._clustering_phase(state, callbacks)
+            # With several ranks, labels_ comes from the ranks' blocks of the final
+            # embedding (each row computed in the chunk predict uses).
+            final_embedding = None if group is None else embed(state.autoencoder, data).cpu()
         autoencoder = state.autoencoder
         autoencoder.eval().cpu()
         if device.type == "cuda":
@@ -260,7 +294,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self._set_method_attributes(state)
         self.n_iter_ = state.n_iter
         self.history_ = history
-        labels, dist = self._labels_distances(X)
+        labels, dist = self._labels_distances(X, final_embedding)
         self.labels_ = labels
         self.inertia_ = float(dist.sum(dtype=np.float64))
         n_distinct = len(np.unique(labels))
@@ -297,6 +331,12 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             return
         learning_rate = resolve_learning_rate(self.pretrain, self.pretrain_learning_rate)
         memory = check_memory(self.memory)
+        if state.data.group is not None and getattr(memory, "location", None) is not None:
+            warnings.warn(
+                "memory is not used inside a torch.distributed process group (the ranks "
+                "would race on the cache); the network is pretrained.",
+                UserWarning, stacklevel=caller_stacklevel())
+            memory = None
         state.autoencoder, records = pretrained_autoencoder(
             memory, X, state.autoencoder, recipe=self.pretrain, n_epochs=n_epochs,
             batch_size=self.batch_size, learning_rate=learning_rate, seed=state.seed,
@@ -324,7 +364,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         state.n_iter = 0
         state.history.append({
             "phase": "init", "epoch": 1, "inertia": inertia, "kmeans_iter": n_iter,
-            "seconds": time.perf_counter() - start,
+            "seconds": time.perf_counter() - start, "world_size": world_size(state.data.group),
         })
 
     def _clustering_phase(self, state, callbacks):
@@ -344,9 +384,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
         def step(idx, xb):
             terms = self._batch_loss(state, idx, xb)
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            optimizer.step()
+            backward_step(optimizer, terms["loss"], xb.shape[0], state.data.group)
             stop = self._after_step(state, idx, xb)
             return {k: v.detach() for k, v in terms.items()}, bool(stop)
 
@@ -362,7 +400,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         state.n_iter = epoch_loop(
             run_epoch, phase="cluster", n_epochs=self.max_iter,
             converged=lambda record: self._converged(state), owner=self, callbacks=callbacks,
-            history=state.history, verbose=self.verbose)
+            history=state.history, verbose=self.verbose, group=state.data.group)
 
     def _make_optimizer(self, params):
         """The optimiser of the clustering phase (Adam with ``learning_rate`` by default)."""
@@ -428,16 +466,28 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
     # ---------------------------------------------------------------- inference
     def _check_test_data(self, X):
-        return validate_data(self, X, accept_sparse="csr", reset=False,
-                             dtype=[np.float32, np.float64], order="C",
-                             accept_large_sparse=False)
+        """``X`` validated as in ``fit`` (:func:`~skdeepcluster._engine.check_host_data`)."""
+        return check_host_data(self, X, reset=False)
 
     def _embed_array(self, X):
-        """Embedding of validated ``X`` with the fitted network, a CPU tensor."""
-        return embed(self.autoencoder_, HostData(X, torch.device("cpu"), torch.float32))
+        """Embedding of validated ``X`` with the fitted network, a CPU tensor.
 
-    def _labels_distances(self, X):
-        Z = self._embed_array(X)
+        Computed chunk by chunk (``embed``): a memory map is read from its file and a CSR
+        matrix densified one chunk at a time, never the whole ``X``. When ``device``
+        resolves to a GPU, a copy of the network (stored on the CPU) goes there and the
+        chunks are streamed to it; on the CPU nothing is copied.
+        """
+        device = inference_device(self.device)
+        autoencoder = self.autoencoder_
+        if device.type != "cpu":
+            autoencoder = copy.deepcopy(autoencoder).to(device)
+        data = HostData(X, device, torch.float32, keep_on_device=False)
+        return embed(autoencoder, data).cpu()
+
+    def _labels_distances(self, X, Z=None):
+        """Labels and squared distances of ``X`` (or of its embedding ``Z`` when given)."""
+        if Z is None:
+            Z = self._embed_array(X)
         with torch.no_grad():
             labels, dist = self._assign(Z, torch.as_tensor(self.cluster_centers_))
         return labels.numpy().astype(np.int32), dist.numpy()

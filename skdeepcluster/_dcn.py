@@ -7,6 +7,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseDeepClusterer, FitState, embed, scaled_clustering_term, set_labels
+from ._distributed import gather_rows
 from ._engine import seeded_generator
 from ._kmeans import count_based_center_update, kmeans, nearest_centers, relocate_empty
 from ._losses import reconstruction_loss
@@ -255,8 +256,10 @@ class DCN(BaseDeepClusterer):
 
     @torch.no_grad()
     def _after_step(self, state, idx, X_batch):
-        # (b) re-encode with the updated network, (c) re-assign, (d) count-based centre step.
+        # (b) re-encode with the updated network, (c) re-assign, (d) count-based centre step
+        # (with several ranks: on the whole global batch, gathered from every rank).
         Z = state.autoencoder.encode(X_batch)
+        idx, Z = gather_rows(state.data.group, idx, Z)
         labels = nearest_centers(Z, state.centers)[0]
         state.assignments[idx] = labels
         count_based_center_update(state.centers, state.counts, Z, labels)

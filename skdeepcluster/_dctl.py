@@ -7,6 +7,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseDeepClusterer, FitState, set_labels
+from ._distributed import gather_rows
 from ._engine import adam_rows_
 from ._kmeans import kmeans
 from ._losses import log_det_regularizer
@@ -262,7 +263,11 @@ class DCTLKMeans(BaseDeepClusterer):
     def _after_step(self, state, idx, X_batch):
         # The codes' Adam step (their rows only), then the prior's proximal step.
         threshold = self.learning_rate * self.code_penalty
-        adam_rows_(state.codes, state.batch_codes.grad, idx, state.code_moments,
+        grad = state.batch_codes.grad
+        if state.data.group is not None:  # every rank steps the codes of the global batch
+            idx, grad = gather_rows(state.data.group, idx, grad * idx.numel())
+            grad = grad / idx.numel()
+        adam_rows_(state.codes, grad, idx, state.code_moments,
                    self.learning_rate,
                    prox=lambda rows: code_prior_prox(rows, self.code_prior, threshold))
         state.batch_codes = None

@@ -6,18 +6,30 @@ seeding and data movement are implemented once.
 
 import contextlib
 import math
+import mmap
 import os
 import random
 import sys
 import time
 import warnings
+import weakref
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
 
-__all__ = ["HostData", "TrainingDivergedError", "adam_rows_", "caller_stacklevel", "check_finite",
+from ._distributed import (
+    average_gradients_,
+    broadcast_,
+    merge_short_tail,
+    shard_batch,
+    sum_across_,
+    world_size,
+)
+
+__all__ = ["HostData", "TrainingDivergedError", "adam_rows_", "backward_step",
+           "caller_stacklevel", "check_finite",
            "check_random_state_local", "epoch_loop", "host_tensor", "make_optimizer",
            "minibatch_pass", "progress_message", "resolve_device", "rng_scope", "run_epochs",
            "seeded_generator"]
@@ -153,10 +165,13 @@ def host_tensor(X):
 class HostData:
     """Read-only access to a training set kept on the host, in mini-batches on a device.
 
-    Dense arrays (including memory maps) are wrapped without a copy; CSR matrices are
-    densified one batch at a time. Nothing is copied per epoch: a shuffled epoch gathers
-    each batch by index. When the device is a GPU and ``keep_on_device`` is true the whole
-    (dense) set is moved once and batches are slices of it.
+    Dense arrays are wrapped without a copy; CSR matrices are densified one batch at a
+    time. Nothing is copied per epoch: a shuffled epoch gathers each batch by index. A
+    memory-mapped array (:class:`numpy.memmap`, ``np.load(..., mmap_mode="r")``) is read
+    from its file batch by batch (:class:`FileRows`), so that the process never holds more
+    of it than a batch or a chunk, whatever its size. When the device is a GPU and
+    ``keep_on_device`` is true the whole (dense) set is moved once and batches are slices
+    of it (a memory-mapped set is copied there block by block).
 
     Parameters
     ----------
@@ -172,6 +187,10 @@ class HostData:
         centres a copy of X for the same reason; here no copy is made).
     """
 
+    #: The process group whose ranks share the mini-batches and passes (None: this process
+    #: alone). Set by the deep estimators' ``fit`` inside ``torch.distributed``.
+    group = None
+
     def __init__(self, X, device, dtype, sample_weight=None, keep_on_device=True, offset=None):
         self.n_samples, self.n_features = X.shape
         self.device = device
@@ -180,12 +199,22 @@ class HostData:
         if self.sparse:
             self._X = X.tocsr()
             self._tensor = None
+            self._file = None
         else:
+            # A memory-mapped X is read from its file (FileRows): batches, chunks and a
+            # device copy, converted to ``dtype`` block by block, never a whole copy on
+            # the host. ``_tensor`` still views the map (for direct reads).
+            self._file = None if torch.is_tensor(X) else FileRows.of(X)
             t = X if torch.is_tensor(X) else host_tensor(X)
-            if t.dtype != dtype:
-                t = t.to(dtype)
-            if device.type != "cpu" and keep_on_device:
-                t = t.to(device)
+            if self._file is not None:
+                if device.type != "cpu" and keep_on_device:
+                    t = self._file_to_device()
+                    self._file = None
+            else:
+                if t.dtype != dtype:
+                    t = t.to(dtype)
+                if device.type != "cpu" and keep_on_device:
+                    t = t.to(device)
             self._tensor = t
         self.offset = None
         if offset is not None:
@@ -201,10 +230,23 @@ class HostData:
             idx_np = idx.cpu().numpy() if torch.is_tensor(idx) else np.asarray(idx)
             block = self._X[idx_np].toarray()
             return self._shift(torch.from_numpy(block).to(device=self.device, dtype=self.dtype))
+        if self._file is not None:
+            idx_np = idx.cpu().numpy() if torch.is_tensor(idx) else np.asarray(idx)
+            block = self._file.gather(idx_np)
+            # A blocking copy to a GPU: the read buffer is reused once the block is dropped.
+            return self._shift(block.to(device=self.device, dtype=self.dtype))
         idx = torch.as_tensor(idx, device=self._tensor.device)
         # index_select is much faster than advanced indexing for row gathers on the CPU.
         block = torch.index_select(self._tensor, 0, idx).to(self.device, non_blocking=True)
         return self._shift(block)
+
+    def _file_to_device(self):
+        """The memory-mapped set on the device, filled block by block from its file."""
+        out = torch.empty((self.n_samples, self.n_features), dtype=self.dtype,
+                          device=self.device)
+        for start, stop, block in self._file.blocks():
+            out[start:stop] = block.to(device=self.device, dtype=self.dtype)
+        return out
 
     def _shift(self, block, fresh=True):
         """Subtract the offset; in place when ``block`` is a fresh copy, never on a view of X."""
@@ -220,12 +262,21 @@ class HostData:
             idx = idx.to(self.device)
         return self.sample_weight[idx]
 
-    def chunks(self, chunk_rows=CHUNK_ROWS):
-        """Yield ``(start, stop, X[start:stop])`` over the data in order, dense on the device."""
-        for start in range(0, self.n_samples, chunk_rows):
-            stop = min(start + chunk_rows, self.n_samples)
+    def chunks(self, chunk_rows=CHUNK_ROWS, first=0, last=None):
+        """Yield ``(start, stop, X[start:stop])`` over the data in order, dense on the device.
+
+        ``first`` and ``last`` (a half-open range of rows, ``first`` a multiple of
+        ``chunk_rows``) restrict the pass to those rows, cut into the same chunks as a full
+        pass.
+        """
+        end = self.n_samples if last is None else min(last, self.n_samples)
+        for start in range(first, end, chunk_rows):
+            stop = min(start + chunk_rows, end)
             if self.sparse:
                 block = torch.from_numpy(self._X[start:stop].toarray())
+                yield start, stop, self._shift(block.to(device=self.device, dtype=self.dtype))
+            elif self._file is not None:
+                block = self._file.read(start, stop)
                 yield start, stop, self._shift(block.to(device=self.device, dtype=self.dtype))
             else:
                 block = self._tensor[start:stop].to(self.device, non_blocking=True)
@@ -237,12 +288,273 @@ class HostData:
             yield slice(start, stop), xb
 
     def minibatches(self, batch_size, generator):
-        """Yield ``(idx, X[idx])`` for one shuffled epoch; ``idx`` is a tensor on the device."""
+        """Yield ``(idx, X[idx])`` for one shuffled epoch; ``idx`` is a tensor on the device.
+
+        Inside a process group (``group``, set by the deep estimators' ``fit``), every rank
+        uses rank 0's order and yields its share of each global batch
+        (:mod:`skdeepcluster._distributed`).
+        """
         perm = torch.randperm(self.n_samples, generator=generator, device=generator.device)
-        perm = perm.to(self.device)
-        for start in range(0, self.n_samples, batch_size):
-            idx = perm[start : start + batch_size]
+        perm = broadcast_(perm.to(self.device), self.group)
+        starts = merge_short_tail(list(range(0, self.n_samples, batch_size)), self.n_samples,
+                                  self.group)
+        for start, stop in zip(starts, [*starts[1:], self.n_samples]):
+            idx = shard_batch(perm[start:stop], self.group)
             yield idx, self.rows(idx)
+
+
+#: Bytes per read when a file-backed array is scanned in order (the NaN/infinity check,
+#: :func:`row_blocks`, filling a device copy).
+SCAN_BYTES = 4 * 2**20
+
+
+def _mmap_base(X):
+    """Whether ``X`` (an ndarray) views the memory of an :class:`mmap.mmap` (a memory map)."""
+    base = X
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    return isinstance(base, mmap.mmap)
+
+
+def _shared_file_mapping(address, nbytes):
+    """The shared file mapping of this process that holds ``[address, address + nbytes)``.
+
+    Read from ``/proc/self/maps`` (Linux): ``(start, stop, file_offset, (major, minor, inode),
+    path)`` of the mapping, or None (no such mapping, a private or anonymous one, or no
+    ``/proc``).
+    """
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split(maxsplit=5)
+                start, stop = (int(v, 16) for v in fields[0].split("-"))
+                if not start <= address < stop:
+                    continue
+                inode = int(fields[4])
+                if address + nbytes > stop or fields[1][3] != "s" or inode == 0:
+                    return None
+                major, minor = (int(v, 16) for v in fields[3].split(":"))
+                path = fields[5].rstrip("\n") if len(fields) > 5 else ""
+                return start, stop, int(fields[2], 16), (major, minor, inode), path
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+#: What :func:`sys.getrefcount` reports for an object that only a list refers to (the
+#: interpreter's own count for the call; measured, as it differs between versions).
+_ONLY_REF = (lambda probe: sys.getrefcount(probe[0]))([object()])
+
+
+class FileRows:
+    """Rows of a memory-mapped array read with positional reads (``os.preadv``) of its file.
+
+    Every page of a memory map that the process reads becomes part of its resident memory
+    (``RssFile``) and stays there while the map lives: one shuffled epoch over a
+    :class:`numpy.memmap` makes the whole file resident in the process. Reading the same
+    bytes with ``preadv`` into a fresh buffer goes through the operating system's page
+    cache only, which the process does not hold: its resident memory stays at one batch,
+    whatever the size of the file, and the bytes are those the map shows.
+
+    Built by :meth:`of` for a C-contiguous array that lies in a *shared* file mapping of
+    this process (``np.memmap`` modes ``"r"``, ``"r+"``, ``"w+"``; ``np.load(...,
+    mmap_mode="r")``); the file opened is checked to be the mapped one (device and inode).
+    Linux only (``/proc/self/maps``): elsewhere :meth:`of` returns None and callers read
+    through the map as before.
+
+    Parameters
+    ----------
+    fd : int
+        Open file descriptor of the file (closed with this object).
+    offset : int
+        Position of the array's first byte in the file.
+    shape : tuple of int
+        ``(n_samples, n_features)``.
+    dtype : numpy dtype
+        Native byte order.
+    """
+
+    #: Read buffers kept for reuse (two: the block a caller holds and the next one).
+    POOL_SIZE = 2
+
+    def __init__(self, fd, offset, shape, dtype):
+        self._fd = fd
+        weakref.finalize(self, os.close, fd)
+        self.offset = int(offset)
+        self.n_samples, self.n_features = (int(v) for v in shape)
+        self.dtype = np.dtype(dtype)
+        self.torch_dtype = torch.from_numpy(np.empty(0, dtype=self.dtype)).dtype
+        self.row_bytes = self.n_features * self.dtype.itemsize
+        self._pool, self._rows = [], []  # read buffers and their rows' views
+
+    @classmethod
+    def of(cls, X):
+        """A reader of ``X`` when it is a C-contiguous 2-D view of a shared file mapping,
+        else None (an array in memory, a copy-on-write map, another platform)."""
+        if not (hasattr(os, "preadv") and isinstance(X, np.ndarray) and X.ndim == 2
+                and X.size > 0 and X.flags.c_contiguous and X.dtype.isnative
+                and X.dtype.kind in "biuf" and _mmap_base(X)):
+            return None
+        address = X.__array_interface__["data"][0]
+        mapping = _shared_file_mapping(address, X.nbytes)
+        if mapping is None:
+            return None
+        start, stop, file_offset, file_id, path = mapping
+        offset = file_offset + (address - start)
+        # The mapping's own file first (works even when the path was unlinked, but needs
+        # privileges), then its path; either must be the very file that is mapped.
+        for candidate in (f"/proc/self/map_files/{start:x}-{stop:x}", path):
+            if not candidate.startswith("/"):
+                continue
+            try:
+                fd = os.open(candidate, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                continue
+            st = os.fstat(fd)
+            if ((os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) == file_id
+                    and st.st_size >= offset + X.nbytes):
+                try:
+                    return cls(fd, offset, X.shape, X.dtype)
+                except TypeError:  # a dtype torch does not have
+                    pass
+            os.close(fd)
+        return None
+
+    def _read_into(self, view, position):
+        done = 0
+        while done < len(view):
+            n = os.preadv(self._fd, (view[done:],), position + done)
+            if n <= 0:
+                raise OSError(f"the file of a memory-mapped array ended at byte "
+                              f"{position + done}: was it truncated?")
+            done += n
+
+    def _buffer(self, n_rows):
+        """A ``(n_rows, n_features)`` CPU tensor to read into, and the rows' byte views.
+
+        Its memory is an anonymous memory map of its own (page aligned, returned to the
+        system when the last tensor on it dies), reused when a later read finds that no
+        tensor uses it any more: a pass over the data (``for start, stop, xb in
+        data.chunks()``) alternates between two buffers instead of allocating one per
+        chunk, whose frees between the results the caller keeps (``embed``) would
+        fragment the allocator's heap and keep about a chunk's memory per chunk resident.
+        A buffer still in use (a caller kept a block or a view of it) is never written.
+
+        Returns the tensor and a list of ``(memoryview,)`` of its rows (made once per
+        buffer; they refer to the map, not to the array whose references are counted).
+        """
+        nbytes = n_rows * self.row_bytes
+        # A pooled buffer is unused when only the pool refers to it: every tensor (and
+        # view) made from it holds a reference to it through its storage.
+        free = [i for i in range(len(self._pool))
+                if sys.getrefcount(self._pool[i]) == _ONLY_REF]
+        slot = next((i for i in free if self._pool[i].size >= nbytes),
+                    free[0] if free else len(self._pool))
+        if slot < len(self._pool) and self._pool[slot].size >= nbytes:
+            flat, rows = self._pool[slot], self._rows[slot]
+        else:  # a new buffer, pooled in place of a smaller free one or in a new slot
+            flat = np.frombuffer(mmap.mmap(-1, max(nbytes, 1)), dtype=np.uint8)
+            memory, rb = memoryview(flat.base), self.row_bytes
+            rows = [(memory[j * rb:(j + 1) * rb],) for j in range(flat.size // rb)]
+            if slot < len(self._pool):
+                self._pool[slot], self._rows[slot] = flat, rows
+            elif slot < self.POOL_SIZE:
+                self._pool.append(flat)
+                self._rows.append(rows)
+        array = flat[:nbytes].view(self.dtype).reshape(n_rows, self.n_features)
+        return torch.from_numpy(array), rows
+
+    def read(self, start, stop):
+        """Rows ``start:stop`` as a CPU tensor of the array's dtype, in one read.
+
+        The tensor is the caller's until it (and every view of it) is dropped; its memory
+        is then reused by a later read.
+        """
+        out, _ = self._buffer(stop - start)
+        self._read_into(memoryview(out.numpy()).cast("B"),
+                        self.offset + start * self.row_bytes)
+        return out
+
+    def gather(self, idx):
+        """Rows ``idx`` (1-D integer positions, in order), as :meth:`read`: one read per
+        row."""
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_samples):
+            raise IndexError(f"row index out of range for {self.n_samples} rows.")
+        out, rows = self._buffer(idx.size)
+        rb, fd = self.row_bytes, self._fd
+        for row, position in zip(rows, (idx * rb + self.offset).tolist()):
+            if os.preadv(fd, row, position) != rb:
+                self._read_into(row[0], position)
+        return out
+
+    def blocks(self, max_bytes=None):
+        """Yield ``(start, stop, rows)`` over the array in order, about ``max_bytes`` a read
+        (default :data:`SCAN_BYTES`)."""
+        step = max(1, (max_bytes or SCAN_BYTES) // self.row_bytes)
+        for start in range(0, self.n_samples, step):
+            stop = min(start + step, self.n_samples)
+            yield start, stop, self.read(start, stop)
+
+
+def row_blocks(X, max_bytes=None):
+    """Yield ``(start, stop, X[start:stop])`` over a dense 2-D array as ndarrays, in order,
+    about ``max_bytes`` (default :data:`SCAN_BYTES`) at a time.
+
+    A memory-mapped ``X`` is read through :class:`FileRows` (its pages do not become part of
+    the process's memory); another array is sliced (views, no copy).
+    """
+    reader = FileRows.of(X)
+    if reader is not None:
+        for start, stop, block in reader.blocks(max_bytes):
+            yield start, stop, block.numpy()
+        return
+    step = max(1, (max_bytes or SCAN_BYTES) // max(1, X.shape[1] * X.dtype.itemsize))
+    for start in range(0, X.shape[0], step):
+        stop = min(start + step, X.shape[0])
+        yield start, stop, X[start:stop]
+
+
+def assert_finite_rows(X, *, estimator_name=None, input_name="X"):
+    """scikit-learn's NaN and infinity check of a dense ``X``, block by block.
+
+    Raises the ValueError :func:`sklearn.utils.assert_all_finite` raises (same messages,
+    e.g. ``"Input X contains NaN."``), reading ``X`` through :func:`row_blocks`.
+    """
+    from sklearn.utils import assert_all_finite
+
+    for _, _, block in row_blocks(X):
+        assert_all_finite(block, allow_nan=False, estimator_name=estimator_name,
+                          input_name=input_name)
+
+
+def check_host_data(estimator, X, *, reset):
+    """``validate_data`` of the deep estimators' ``X``: CSR, or dense float32/float64 in C order.
+
+    As ``validate_data(estimator, X, accept_sparse="csr", dtype=[np.float32, np.float64],
+    order="C", accept_large_sparse=False, reset=reset)``, which copies nothing that already
+    has that form (a read-only :class:`numpy.memmap` included). For a memory-mapped ``X`` the
+    NaN and infinity check reads the file block by block (:func:`assert_finite_rows`, same
+    error messages) instead of through the map, which would make the whole file resident
+    in the process.
+    """
+    from sklearn.utils.validation import validate_data
+
+    kwargs = {"accept_sparse": "csr", "dtype": [np.float32, np.float64], "order": "C",
+              "accept_large_sparse": False, "reset": reset}
+    if not (isinstance(X, np.ndarray) and _mmap_base(X)):
+        return validate_data(estimator, X, **kwargs)
+    X = validate_data(estimator, X, ensure_all_finite=False, **kwargs)
+    assert_finite_rows(X, estimator_name=type(estimator).__name__)
+    return X
+
+
+def inference_device(device):
+    """The device of ``predict``/``transform``: ``device`` resolved as in ``fit`` but without
+    its warning (``fit`` gave it), so that an unavailable GPU means the CPU."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return resolve_device(device)
 
 
 #: Devices whose parameters get PyTorch's fused optimiser kernels.
@@ -270,6 +582,21 @@ def make_optimizer(name, params, learning_rate, momentum=0.0):
     fused = bool(params) and all(
         p.device.type in FUSED_OPTIMIZER_DEVICES and p.is_floating_point() for p in params)
     return cls(params, fused=fused or None, **options)
+
+
+def backward_step(optimizer, loss, n_rows=None, group=None):
+    """One optimiser step on ``loss``: zero the gradients, backpropagate, step.
+
+    Inside a process group (``group``), the gradients of the optimiser's tensors are first
+    averaged over the ranks, each weighted by its ``n_rows`` rows in the step
+    (:func:`~skdeepcluster._distributed.average_gradients_`).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if group is not None:
+        average_gradients_([p for g in optimizer.param_groups for p in g["params"]], n_rows,
+                           group)
+    optimizer.step()
 
 
 def check_callbacks(callbacks):
@@ -347,7 +674,7 @@ class _Progress:
 
 
 def epoch_loop(run_epoch, *, phase, n_epochs, converged=None, owner=None, callbacks=(),
-               history=None, verbose=0, first_epoch=1):
+               history=None, verbose=0, first_epoch=1, group=None):
     """The epoch loop of every training phase: records, progress, callbacks, stop rule.
 
     Parameters
@@ -371,6 +698,8 @@ def epoch_loop(run_epoch, *, phase, n_epochs, converged=None, owner=None, callba
         0 prints nothing, 1 shows a progress bar for the phase.
     first_epoch : int, default=1
         Number of the first epoch (a phase that continues another one's count).
+    group : ProcessGroup or None
+        The ranks training together (recorded as ``world_size``, 1 for None).
 
     Returns
     -------
@@ -387,6 +716,7 @@ def epoch_loop(run_epoch, *, phase, n_epochs, converged=None, owner=None, callba
             record = {"phase": phase, "epoch": epoch}
             record.update(run_epoch(epoch))
             record["seconds"] = time.perf_counter() - start
+            record["world_size"] = world_size(group)
             history.append(record)
             n_run += 1
             progress.update(record)
@@ -458,6 +788,9 @@ def minibatch_pass(data, batch_size, generator, step, *, phase="train", epoch=1,
             break
     if names is None:
         return {}, stopped
+    if data.group is not None:  # the epoch's means over every rank's rows
+        totals = sum_across_(torch.cat([sums, sums.new_tensor([seen])]), data.group)
+        sums, seen = totals[:-1], totals[-1]
     values = dict(zip(names, (sums / seen).tolist()))
     check_finite(values, phase=phase, epoch=epoch, diverged_hint=diverged_hint)
     return values, bool(stopped)
@@ -506,7 +839,8 @@ def run_epochs(data, *, phase, n_epochs, batch_size, generator, step, owner=None
         return record
 
     return epoch_loop(run_epoch, phase=phase, n_epochs=n_epochs, converged=converged,
-                      owner=owner, callbacks=callbacks, history=history, verbose=verbose)
+                      owner=owner, callbacks=callbacks, history=history, verbose=verbose,
+                      group=data.group)
 
 
 @torch.no_grad()

@@ -36,7 +36,14 @@ import math
 import torch
 from torch import nn
 
-from ._engine import HostData, make_optimizer, rng_scope, run_epochs, seeded_generator
+from ._engine import (
+    HostData,
+    backward_step,
+    make_optimizer,
+    rng_scope,
+    run_epochs,
+    seeded_generator,
+)
 from ._losses import reconstruction_loss
 
 __all__ = ["PRETRAIN_RECIPES", "pretrain_autoencoder", "pretrained_autoencoder",
@@ -154,9 +161,7 @@ def _train_stage(data, phase, n_epochs, params, reconstruct, *, recipe, learning
             for group in optimizer.param_groups:
                 group["lr"] = rate
         loss = reconstruction_loss(*reconstruct(xb), reduction)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        backward_step(optimizer, loss, xb.shape[0], data.group)
         return {"reconstruction": loss.detach()}
 
     run_epochs(data, phase=phase, n_epochs=n_epochs, batch_size=batch_size,

@@ -48,7 +48,9 @@ from sklearn.metrics import (
     normalized_mutual_info_score,
     silhouette_score,
 )
-from sklearn.utils import check_array, check_consistent_length
+from sklearn.utils import assert_all_finite, check_array, check_consistent_length
+
+from ._engine import row_blocks
 
 __all__ = [
     "SCORERS",
@@ -263,6 +265,10 @@ def within_cluster_sum_of_squares(X, labels):
     space, it is comparable across models and hyper-parameters with the same number of
     clusters; merging clusters can only increase it.
 
+    A dense ``X`` (a :class:`numpy.memmap` included, read from its file) is processed in
+    blocks of rows: beyond ``X`` the memory used is a block's float64 temporaries (about
+    4 MB of input rows at a time), not copies of ``X``.
+
     Parameters
     ----------
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -281,21 +287,35 @@ def within_cluster_sum_of_squares(X, labels):
     >>> within_cluster_sum_of_squares(X, [0, 0, 0, 0])   # one cluster around 6.5
     131.0
     """
-    X = check_array(X, accept_sparse="csr", dtype=np.float64)
+    if sp.issparse(X):
+        X = check_array(X, accept_sparse="csr", dtype=np.float64)
+    else:  # float32 stays float32 (no float64 copy of X); checked and converted by block
+        X = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False)
     labels = check_array(labels, ensure_2d=False, dtype=None)
     check_consistent_length(X, labels)
     _, codes = np.unique(labels, return_inverse=True)
     counts = np.bincount(codes).astype(np.float64)
-    members = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
-                            shape=(len(counts), len(codes)))
-    sums = members @ X
-    if sp.issparse(sums):
-        sums = sums.toarray()
-    means = sums / counts[:, None]
     if sp.issparse(X):  # sum ||x||^2 - sum_c n_c ||m_c||^2 (no dense copy of X)
+        members = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
+                                shape=(len(counts), len(codes)))
+        means = (members @ X).toarray() / counts[:, None]
         total = float(X.multiply(X).sum()) - float((counts * (means**2).sum(1)).sum())
         return max(total, 0.0)
-    return float(((X - means[codes]) ** 2).sum())
+    # Dense: two passes over blocks of rows (row_blocks reads a memory map from its file),
+    # so that the float64 temporaries are a block's, not X's; one block when X is small.
+    sums = np.zeros((len(counts), X.shape[1]))
+    for start, stop, block in row_blocks(X):
+        assert_all_finite(block, allow_nan=False)
+        members = sp.csr_matrix((np.ones(stop - start), (codes[start:stop],
+                                                          np.arange(stop - start))),
+                                shape=(len(counts), stop - start))
+        sums += members @ block.astype(np.float64, copy=False)
+    means = sums / counts[:, None]
+    total = 0.0
+    for start, stop, block in row_blocks(X):
+        total += float(((block.astype(np.float64, copy=False) - means[codes[start:stop]]) ** 2)
+                       .sum())
+    return total
 
 
 def _predicted(estimator, X):
