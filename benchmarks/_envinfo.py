@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import platform
 import subprocess
 from pathlib import Path
 
@@ -38,3 +39,14 @@ def load_average():
         return " / ".join(f"{v:.2f}" for v in os.getloadavg())
     except OSError:  # pragma: no cover - not available on this platform
         return "n/a"
+
+
+def cpu_model():
+    """The CPU's model name (``/proc/cpuinfo``), or what :mod:`platform` reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -73,6 +73,8 @@ from skdeepcluster import DEC, IDEC, AEKMeans, ConcreteKMeans
 from skdeepcluster.datasets import load_dataset
 from skdeepcluster.networks import MLPAutoencoder
 
+from _envinfo import cpu_model  # the script's folder is on sys.path
+
 import numpy as np
 import torch
 from torch import nn
@@ -123,16 +125,6 @@ def git_state():
     if not commit:
         return "unknown"
     return f"git {commit}" + (" + uncommitted changes in skdeepcluster/" if dirty else " (clean)")
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def environment_header(load_start, load_end, others):

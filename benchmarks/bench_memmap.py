@@ -254,19 +254,9 @@ def run_case(case, log):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def header(args, argv, params):
     import torch
-    from _envinfo import code_fingerprint, load_average
+    from _envinfo import code_fingerprint, cpu_model, load_average
 
     import skdeepcluster
 

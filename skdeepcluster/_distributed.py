@@ -147,17 +147,16 @@ def average_gradients_(params, n_rows, group):
     if not params:
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    buffer = torch.empty(flat.numel() + 1, dtype=flat.dtype, device=flat.device)
-    torch.mul(flat, float(n_rows), out=buffer[:-1])
+    # One buffer: the gradients (copied in once, weighted in place) and the row count.
+    buffer = torch.cat([*(g.reshape(-1) for g in grads), grads[0].new_zeros(1)])
+    buffer[:-1].mul_(float(n_rows))
     buffer[-1] = float(n_rows)
     dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
     buffer[:-1].div_(buffer[-1])
     offset = 0
-    for p, g in zip(params, grads):
-        size = g.numel()
-        p.grad = buffer[offset : offset + size].view_as(p).clone()
-        offset += size
+    for p in params:  # each gradient becomes a view of the reduced buffer (no copy)
+        p.grad = buffer[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
 
 
 def gather_rows(group, *tensors):
