@@ -28,6 +28,7 @@ In one process and one run:
    measurements on the GPU, the whole training set on the device, in fp32 and with the fit
    run under ``torch.autocast`` in bfloat16 and float16 (GEMM limits measured in those
    dtypes as well). fp16 has no loss scaling here: it is a timing, not a recipe.
+   ``--no-cpu`` skips sections 1-3 (a GPU machine's run).
 
 Run it on a quiet machine (the figures are wall-clock times; the header records the load
 average at the start and the end). ``--output`` writes the tables with an environment
@@ -568,6 +569,8 @@ def main(argv=None):
     parser.add_argument("--profile", action="store_true",
                         help="also profile one pretraining epoch (torch.profiler)")
     parser.add_argument("--no-cuda", action="store_true", help="skip the CUDA section")
+    parser.add_argument("--no-cpu", action="store_true",
+                        help="skip the CPU sections (a GPU machine's run)")
     parser.add_argument("--output", default=None, help="write the Markdown here as well")
     args = parser.parse_args(argv)
     if args.threads:
@@ -580,18 +583,22 @@ def main(argv=None):
     cpu = torch.device("cpu")
 
     others_start, wall_start = others_cpu_seconds(), time.perf_counter()
-    log("CPU: GEMM limit")
-    rows, square, network = gemm_limit(layers_all, args.batch_size, args.square, cpu,
-                                       torch.float32, args.repeats)
-    log("CPU: phases")
-    phases = measure_phases(X, layers_enc, layers_all, args, cpu)
-    sections = [
-        gemm_table(rows, square, network, f"GEMM limit, CPU fp32 ({torch.get_num_threads()} "
-                   f"threads, batch {args.batch_size})"),
-        phase_table(phases, square, network, f"Phases on {args.dataset} (n={X.shape[0]}, "
-                    f"batch {args.batch_size}), CPU fp32"),
-    ]
-    if args.profile:
+    phases, sections = [], []
+    if args.no_cpu:
+        sections.append("## CPU\n\nSkipped (--no-cpu).\n")
+    else:
+        log("CPU: GEMM limit")
+        rows, square, network = gemm_limit(layers_all, args.batch_size, args.square, cpu,
+                                           torch.float32, args.repeats)
+        log("CPU: phases")
+        phases = measure_phases(X, layers_enc, layers_all, args, cpu)
+        sections += [
+            gemm_table(rows, square, network, f"GEMM limit, CPU fp32 "
+                       f"({torch.get_num_threads()} threads, batch {args.batch_size})"),
+            phase_table(phases, square, network, f"Phases on {args.dataset} "
+                        f"(n={X.shape[0]}, batch {args.batch_size}), CPU fp32"),
+        ]
+    if args.profile and not args.no_cpu:
         log("CPU: profile")
         sections.append(profile_pretraining(X, probe, args.batch_size))
     others_end = others_cpu_seconds()

@@ -22,6 +22,7 @@ from ._kmeans import (
     gmm_log_resp,
     gmm_m_step,
     gmm_precisions,
+    index_add_rows_,
     nearest_centers,
     relocate_empty,
 )
@@ -369,7 +370,7 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
         """k-means w-step: every centre moves to the mean of its samples of ``Y``; an empty
         cluster takes over the sample of ``Y`` farthest from its centre (as k-means)."""
         counts = torch.bincount(labels, minlength=self.n_clusters).to(Y.dtype)
-        sums = torch.zeros_like(state.centers).index_add_(0, labels, Y)
+        sums = index_add_rows_(torch.zeros_like(state.centers), labels, Y)
         state.centers = centers_from_sums(state.centers, sums, counts)
         dist = ((Y - state.centers[labels]) ** 2).sum(dim=1)
         empty, _ = relocate_empty(state.centers, counts, Y, dist)

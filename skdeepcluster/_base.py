@@ -128,9 +128,12 @@ def embed(autoencoder, data, chunk_rows=None):
     was_training = autoencoder.training
     autoencoder.eval()
     try:
-        parts = [autoencoder.encode(xb) for _, _, xb in data.chunks(chunk_rows, first, last)]
+        # float32 whatever the network computed in (under autocast, bf16/fp16): the
+        # closed-form steps (k-means, targets, assignments) run on it in full precision.
+        parts = [autoencoder.encode(xb).float()
+                 for _, _, xb in data.chunks(chunk_rows, first, last)]
         if not parts:  # a rank without rows: an empty block of the right width
-            parts = [autoencoder.encode(data.rows(torch.arange(0, device=data.device)))]
+            parts = [autoencoder.encode(data.rows(torch.arange(0, device=data.device))).float()]
     finally:
         autoencoder.train(was_training)
     return gather_rows(data.group, torch.cat(parts))
@@ -290,7 +293,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
         self.autoencoder_ = autoencoder
         self.n_components_ = n_components
-        self.cluster_centers_ = state.centers.detach().cpu().numpy().astype(np.float32)
+        self.cluster_centers_ = state.centers.detach().float().cpu().numpy()
         self._set_method_attributes(state)
         self.n_iter_ = state.n_iter
         self.history_ = history

@@ -7,7 +7,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseDeepClusterer, FitState, embed, scaled_clustering_term, set_labels
-from ._distributed import gather_rows
+from ._distributed import gather_rows, shard_sizes
 from ._engine import seeded_generator
 from ._kmeans import count_based_center_update, kmeans, nearest_centers, relocate_empty
 from ._losses import reconstruction_loss
@@ -259,7 +259,9 @@ class DCN(BaseDeepClusterer):
         # (b) re-encode with the updated network, (c) re-assign, (d) count-based centre step
         # (with several ranks: on the whole global batch, gathered from every rank).
         Z = state.autoencoder.encode(X_batch)
-        idx, Z = gather_rows(state.data.group, idx, Z)
+        group = state.data.group
+        if group is not None:
+            idx, Z = gather_rows(group, idx, Z, sizes=shard_sizes(state.data.batch_rows, group))
         labels = nearest_centers(Z, state.centers)[0]
         state.assignments[idx] = labels
         count_based_center_update(state.centers, state.counts, Z, labels)

@@ -7,7 +7,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseDeepClusterer, FitState, set_labels
-from ._distributed import gather_rows
+from ._distributed import gather_rows, shard_sizes
 from ._engine import adam_rows_
 from ._kmeans import kmeans
 from ._losses import log_det_regularizer
@@ -264,8 +264,10 @@ class DCTLKMeans(BaseDeepClusterer):
         # The codes' Adam step (their rows only), then the prior's proximal step.
         threshold = self.learning_rate * self.code_penalty
         grad = state.batch_codes.grad
-        if state.data.group is not None:  # every rank steps the codes of the global batch
-            idx, grad = gather_rows(state.data.group, idx, grad * idx.numel())
+        group = state.data.group
+        if group is not None:  # every rank steps the codes of the global batch
+            idx, grad = gather_rows(group, idx, grad * idx.numel(),
+                                    sizes=shard_sizes(state.data.batch_rows, group))
             grad = grad / idx.numel()
         adam_rows_(state.codes, grad, idx, state.code_moments,
                    self.learning_rate,

@@ -35,7 +35,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["ProcessGroup", "average_gradients_", "broadcast_", "current_group", "gather_rows",
-           "shard_batch", "sum_across_"]
+           "shard_batch", "shard_sizes", "sum_across_"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,12 @@ def shard_batch(batch, group):
     return batch[group.rank :: group.world_size]
 
 
+def shard_sizes(n_rows, group):
+    """The number of rows each rank gets of a global batch of ``n_rows`` (:func:`shard_batch`),
+    in rank order: known on every rank without communication."""
+    return [len(range(rank, n_rows, group.world_size)) for rank in range(group.world_size)]
+
+
 def merge_short_tail(starts, n_samples, group):
     """Batch start positions without a last batch shorter than the number of ranks (it is
     merged into the one before), so that every rank has rows in every batch."""
@@ -159,18 +165,25 @@ def average_gradients_(params, n_rows, group):
         offset += p.numel()
 
 
-def gather_rows(group, *tensors):
+def gather_rows(group, *tensors, sizes=None):
     """Concatenate each tensor's rows over the ranks, in rank order (sizes may differ).
 
     Every rank gets the same result. With one tensor, returns a tensor; else a tuple.
+    ``sizes``: each rank's number of rows when the caller knows them (a mini-batch's shares,
+    :func:`shard_sizes`); else they are gathered first, which on CUDA waits for the device.
     """
     if group is None:
         return tensors[0] if len(tensors) == 1 else tensors
     first = tensors[0]
-    sizes = torch.tensor([first.shape[0]], device=first.device, dtype=torch.long)
-    all_sizes = [torch.empty_like(sizes) for _ in range(group.world_size)]
-    dist.all_gather(all_sizes, sizes)
-    all_sizes = [int(s) for s in all_sizes]
+    if sizes is None:
+        counts = torch.tensor([first.shape[0]], device=first.device, dtype=torch.long)
+        parts = [torch.empty_like(counts) for _ in range(group.world_size)]
+        dist.all_gather(parts, counts)
+        sizes = [int(s) for s in parts]
+    all_sizes = list(sizes)
+    if all_sizes[group.rank] != first.shape[0]:
+        raise RuntimeError(f"gather_rows: rank {group.rank} has {first.shape[0]} rows, "
+                           f"expected {all_sizes[group.rank]}")
     longest = max(all_sizes)
     gathered = []
     for t in tensors:

@@ -136,20 +136,28 @@ def rng_scope(seed, device=None):
 
     Layers that draw from the global RNG (``nn.Linear`` initialisation, dropout) become
     reproducible inside the block, while the global states of torch (CPU and CUDA), numpy and
-    :mod:`random` seen by the caller are exactly what they were before.
+    :mod:`random` seen by the caller are exactly what they were before. On CUDA the block
+    also runs with cuDNN's deterministic convolution algorithms (no autotuning), since its
+    default ones add gradients in an order that changes from run to run; the caller's
+    cuDNN settings are restored after it.
     """
     py_state = random.getstate()
     np_state = np.random.get_state()
     devices = []
     if device is not None and torch.device(device).type == "cuda":
         devices = [torch.device(device)]
+    cudnn = torch.backends.cudnn
+    cudnn_state = (cudnn.deterministic, cudnn.benchmark)
     with torch.random.fork_rng(devices=devices, enabled=True):
         torch.manual_seed(int(seed))
+        if devices:
+            cudnn.deterministic, cudnn.benchmark = True, False
         try:
             yield
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
+            cudnn.deterministic, cudnn.benchmark = cudnn_state
 
 
 def host_tensor(X):
@@ -195,6 +203,7 @@ class HostData:
         self.n_samples, self.n_features = X.shape
         self.device = device
         self.dtype = dtype
+        self.batch_rows = None  # rows of the current global mini-batch (minibatches)
         self.sparse = sp.issparse(X)
         if self.sparse:
             self._X = X.tocsr()
@@ -300,6 +309,7 @@ class HostData:
                                   self.group)
         for start, stop in zip(starts, [*starts[1:], self.n_samples]):
             idx = shard_batch(perm[start:stop], self.group)
+            self.batch_rows = stop - start  # the global batch's rows (every rank's shares)
             yield idx, self.rows(idx)
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "gmm_log_resp",
     "gmm_m_step",
     "gmm_precisions",
+    "index_add_rows_",
     "kmeans",
     "kmeans_plusplus",
     "lloyd",
@@ -33,9 +34,87 @@ __all__ = [
     "max_over_clusters",
     "nearest_centers",
     "relocate_empty",
+    "rows_of",
     "run_offsets",
     "squared_distances",
+    "weighted_bincount",
 ]
+
+
+#: Rows per one-hot block of :func:`index_add_rows_` on CUDA.
+ONE_HOT_ROWS = 8192
+
+
+def _full_precision(t):
+    """``t`` in float32 when autocast made it bfloat16 or float16 (else unchanged)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def index_add_rows_(out, index, values):
+    """``out[index[i]] += values[i]`` along the first axis, the same result on every run.
+
+    On the CPU this is ``index_add_``. CUDA's ``index_add_`` (and ``bincount`` with weights)
+    adds with atomics in an order that changes from run to run, so k-means, and with it a
+    whole fit, would not be reproducible; there the sums are one-hot matrix products in
+    float64 (``ONE_HOT_ROWS`` rows at a time), which cuBLAS computes the same way every run
+    and which TF32 settings do not round.
+
+    Parameters
+    ----------
+    out : Tensor of shape (k,) or (k, d)
+        Updated in place.
+    index : LongTensor of shape (n,)
+    values : Tensor of shape (n,) or (n, d)
+
+    Returns
+    -------
+    out
+    """
+    if out.device.type != "cuda":
+        return out.index_add_(0, index, values.to(out.dtype))
+    k = out.shape[0]
+    rows = values if values.dim() == 2 else values.unsqueeze(1)
+    total = torch.zeros((k, rows.shape[1]), dtype=torch.float64, device=out.device)
+    for start in range(0, index.shape[0], ONE_HOT_ROWS):
+        one_hot = torch.nn.functional.one_hot(index[start:start + ONE_HOT_ROWS], k)
+        total.addmm_(one_hot.T.to(torch.float64),
+                     rows[start:start + ONE_HOT_ROWS].to(torch.float64))
+    out += total.view(out.shape).to(out.dtype)
+    return out
+
+
+class _RowsOf(torch.autograd.Function):
+    """``table[index]`` whose gradient is summed by :func:`index_add_rows_`."""
+
+    @staticmethod
+    def forward(ctx, table, index):
+        ctx.save_for_backward(index)
+        ctx.table_shape = table.shape
+        return table[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        table_grad = grad.new_zeros(ctx.table_shape)
+        return index_add_rows_(table_grad, index, grad), None
+
+
+def rows_of(table, index):
+    """``table[index]`` (rows along the first axis) with a reproducible gradient on CUDA,
+    where indexing's backward adds the rows' gradients with atomics (see
+    :func:`index_add_rows_`). On the CPU, plain indexing."""
+    if table.device.type == "cuda" and table.requires_grad and torch.is_grad_enabled():
+        return _RowsOf.apply(table, index)
+    return table[index]
+
+
+def weighted_bincount(index, weights, minlength, dtype):
+    """``bincount`` of ``index`` (weighted by ``weights`` when not None) as ``dtype``,
+    reproducible on CUDA (see :func:`index_add_rows_`)."""
+    if weights is None or index.device.type != "cuda":  # integer counts are exact anyway
+        return torch.bincount(index, weights=weights, minlength=minlength).to(dtype)
+    out = torch.zeros(minlength, dtype=dtype, device=index.device)
+    return index_add_rows_(out, index, weights)
 
 
 def squared_distances(X, centers, X_sq=None):
@@ -54,12 +133,16 @@ def squared_distances(X, centers, X_sq=None):
     -------
     Tensor of shape (n, k)
     """
-    if X_sq is None:
-        X_sq = (X * X).sum(dim=1)
-    c_sq = (centers * centers).sum(dim=1)
-    D = torch.addmm(c_sq.unsqueeze(0), X, centers.T, alpha=-2.0)
-    D += X_sq.unsqueeze(1)
-    return D.clamp_(min=0.0)
+    # In full precision also under autocast: the three terms cancel, and in bfloat16 the
+    # distances of nearby points would be rounding noise.
+    with torch.autocast(X.device.type, enabled=False):
+        X, centers = _full_precision(X), _full_precision(centers)
+        if X_sq is None:
+            X_sq = (X * X).sum(dim=1)
+        c_sq = (centers * centers).sum(dim=1)
+        D = torch.addmm(c_sq.unsqueeze(0), X, centers.T, alpha=-2.0)
+        D += _full_precision(X_sq).unsqueeze(1)
+        return D.clamp_(min=0.0)
 
 
 def center_scores(centers, X):
@@ -74,8 +157,10 @@ def center_scores(centers, X):
     if centers.dim() == 3:
         r, k, d = centers.shape
         return center_scores(centers.reshape(r * k, d), X).view(r, k, X.shape[0])
-    half_c_sq = 0.5 * (centers * centers).sum(dim=1, keepdim=True)
-    return torch.addmm(half_c_sq, centers, X.T, alpha=1.0, beta=-1.0)
+    with torch.autocast(X.device.type, enabled=False):  # full precision, as above
+        X, centers = _full_precision(X), _full_precision(centers)
+        half_c_sq = 0.5 * (centers * centers).sum(dim=1, keepdim=True)
+        return torch.addmm(half_c_sq, centers, X.T, alpha=1.0, beta=-1.0)
 
 
 #: Score arrays with fewer values than this take torch's ``max`` (values and indices) directly.
@@ -335,10 +420,9 @@ def lloyd_step(data, centers, step_size=1.0):
         w = data.weights(index)
         rows = xb if w is None else xb * w.unsqueeze(1)
         flat = (labels + offsets).flatten() if R > 1 else labels[0]
-        counts += torch.bincount(flat, weights=None if w is None else w.repeat(R),
-                                 minlength=R * k).to(dtype)
+        counts += weighted_bincount(flat, None if w is None else w.repeat(R), R * k, dtype)
         for r in range(R):  # each run adds the same rows: no copy of the chunk per run
-            sums[r].index_add_(0, labels[r], rows)
+            index_add_rows_(sums[r], labels[r], rows)
         loss += (dist if w is None else dist * w).sum(dim=1, dtype=torch.float64)
     counts = counts.view(R, k)
     new = centers_from_sums(C, sums, counts, step_size)
@@ -585,7 +669,7 @@ def count_based_center_update(centers, counts, Z, labels):
     """
     k = centers.shape[0]
     n_k = torch.bincount(labels, minlength=k).to(centers.dtype)
-    sums = torch.zeros_like(centers).index_add_(0, labels, Z.to(centers.dtype))
+    sums = index_add_rows_(torch.zeros_like(centers), labels, Z)
     new_counts = counts + n_k
     moved = n_k > 0
     updated = (centers * counts.unsqueeze(1) + sums) / new_counts.clamp(min=1e-12).unsqueeze(1)

@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._kmeans import center_scores, max_over_clusters, squared_distances
+from ._kmeans import center_scores, max_over_clusters, rows_of, squared_distances
 
 __all__ = [
     "absolute_sigma",
@@ -104,7 +104,7 @@ def concrete_kmeans_loss(Z, centers, tau, sigma, noise, sample_weight=None):
     if sigma == 0:
         with torch.no_grad():
             index = center_scores(centers, Z).argmax(dim=0)
-        residual = Z - centers[index]
+        residual = Z - rows_of(centers, index)
     else:
         logits = squared_distances(Z, centers).mul(-1.0 / (sigma * sigma))
         h_st, index = straight_through_gumbel_softmax(logits, tau, noise)

@@ -44,6 +44,7 @@ from ._kmeans import (
     relocate_empty,
     run_offsets,
     squared_distances,
+    weighted_bincount,
 )
 from ._losses import (
     absolute_sigma,
@@ -491,8 +492,8 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 loss, index, grad = concrete_kmeans_center_grad(xb, C, tau_t, sigma_abs, noise,
                                                                 wb)
                 flat = (index + offsets).flatten()
-                counts.add_(torch.bincount(flat, weights=None if wb is None else wb.repeat(A),
-                                           minlength=A * K).to(dtype))
+                counts.add_(weighted_bincount(flat, None if wb is None else wb.repeat(A),
+                                              A * K, dtype))
                 step = grad / (2.0 * counts.view(A, K).clamp(min=min_count)).unsqueeze(-1)
                 C.sub_(step, alpha=self.learning_rate)
                 loss_sum.add_(loss)

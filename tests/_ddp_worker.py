@@ -7,14 +7,16 @@ import os
 import pickle
 
 
-def fit_on_rank(rank, world_size, init_file, jobs, out_dir):
-    """Join a gloo group of ``world_size`` ranks, fit every job and pickle what the tests
-    compare (``out_dir/rank{rank}.pkl``)."""
+def fit_on_rank(rank, world_size, init_file, jobs, out_dir, backend="gloo"):
+    """Join a ``backend`` group (gloo by default) of ``world_size`` ranks, fit every job and
+    pickle what the tests compare (``out_dir/rank{rank}.pkl``)."""
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+    if backend == "nccl":  # one GPU per rank
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, init_method=f"file://{init_file}", rank=rank,
                             world_size=world_size)
     try:
         results = {}

@@ -162,7 +162,7 @@ def test_fit_clusters_images_and_transform_is_prox_of_transform():
     assert (codes >= 0).all()
     with torch.no_grad():
         raw = model.autoencoder_.analysis(torch.as_tensor(X)).numpy()
-    np.testing.assert_allclose(codes, np.maximum(raw, 0.0), rtol=1e-6)
+    np.testing.assert_allclose(codes, np.maximum(raw, 0.0), rtol=1e-6, atol=1e-6)
     assert [T.shape for T in model.filters_] == [(9, 3), (27, 3)]
     records = [r for r in model.history_ if r["phase"] == "cluster"]
     assert len(records) == model.n_iter_ >= 1
@@ -202,11 +202,16 @@ def test_deterministic_and_mu_zero_leaves_codes_to_the_transform():
     a = DCTLKMeans(3, **FAST).fit(X)
     b = DCTLKMeans(3, **FAST).fit(X)
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
-    piecemeal = DCTLKMeans(3, **{**FAST, "mu": 0.0}).fit(X)
+    # the k-means term on the codes is what mu > 0 lowers: over the same 5 epochs (no early
+    # stop) it falls by ~7 % with mu=1 and does not fall with mu=0 (0.0608 -> 0.0567 and
+    # 0.0608 -> 0.0609 on the CPU)
+    same = {**FAST, "tol": 0.0, "max_iter": 5}
+    piecemeal = DCTLKMeans(3, **{**same, "mu": 0.0}).fit(X)
+    joint_fit = DCTLKMeans(3, **{**same, "mu": 1.0}).fit(X)
     clustering = [r["clustering"] for r in piecemeal.history_ if r["phase"] == "cluster"]
-    joint = [r["clustering"] for r in a.history_ if r["phase"] == "cluster"]
-    # the k-means term on the codes is what mu > 0 lowers
-    assert joint[-1] < clustering[-1]
+    joint = [r["clustering"] for r in joint_fit.history_ if r["phase"] == "cluster"]
+    assert joint[-1] < 0.97 * clustering[-1]
+    assert clustering[-1] >= 0.99 * clustering[0]
 
 
 def test_adam_rows_prox_is_applied_to_the_stepped_rows():

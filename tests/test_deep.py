@@ -470,3 +470,23 @@ def test_scale_invariant_term_with_a_one_row_batch(blobs):
     model = small(ConcreteKMeans, batch_size=239, max_iter=2, tol=0).fit(X)
     clustering = [r["clustering"] for r in model.history_ if r["phase"] == "cluster"]
     assert all(np.isfinite(c) and 0 <= c < 2 for c in clustering)
+
+
+@pytest.mark.parametrize("name", ["IDEC", "DCN", "DeepClusterADMM"])
+def test_fit_under_cpu_bf16_autocast_keeps_float32_clustering(name):
+    # Under autocast the network computes in bfloat16, but the embedding handed to k-means,
+    # the distances and the fitted attributes stay float32 (before this was handled,
+    # cluster_centers_ came out bfloat16 and numpy refused them).
+    from skdeepcluster import DCN, IDEC, DeepClusterADMM
+
+    cls = {"IDEC": IDEC, "DCN": DCN, "DeepClusterADMM": DeepClusterADMM}[name]
+    X, y = make_blobs(n_samples=600, n_features=10, centers=3, cluster_std=0.5,
+                      random_state=0)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    params = {"n_clusters": 3, "hidden_dims": (32,), "n_components": 3, "pretrain_epochs": 15,
+              "batch_size": 64, "n_init": 3, "random_state": 0, "max_iter": 5,
+              "device": "cpu"}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model = cls(**params).fit(X)
+    assert model.cluster_centers_.dtype == np.float32
+    assert adjusted_rand_score(y, model.labels_) > 0.9

@@ -22,17 +22,18 @@ from skdeepcluster import (
     DCTLKMeans,
     DeepClusterADMM,
 )
-from skdeepcluster._distributed import chunk_block, merge_short_tail, shard_batch
+from skdeepcluster._distributed import chunk_block, merge_short_tail, shard_batch, shard_sizes
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(),
                                 reason="torch.distributed is not available")
 
 
-def run_ranks(jobs, tmp_path, world_size=2):
-    """Fit ``jobs`` ({name: (class, params, X)}) on ``world_size`` gloo ranks; the results
-    of every rank (a list indexed by rank)."""
+def run_ranks(jobs, tmp_path, world_size=2, backend="gloo"):
+    """Fit ``jobs`` ({name: (class, params, X)}) on ``world_size`` ranks of a ``backend``
+    group; the results of every rank (a list indexed by rank)."""
     init_file = tmp_path / "init"
-    mp.start_processes(fit_on_rank, args=(world_size, str(init_file), jobs, str(tmp_path)),
+    mp.start_processes(fit_on_rank,
+                       args=(world_size, str(init_file), jobs, str(tmp_path), backend),
                        nprocs=world_size, join=True, start_method="spawn")
     results = []
     for rank in range(world_size):
@@ -147,6 +148,12 @@ def test_batch_sharding_covers_each_row_once():
         shards.append(shard_batch(perm, group))
     assert sorted(torch.cat(shards).tolist()) == list(range(100))
     assert [len(s) for s in shards] == [34, 33, 33]
+    # the shares are known on every rank without asking the others
+    assert shard_sizes(100, group) == [34, 33, 33]
+    for n_rows in range(3, 12):
+        assert shard_sizes(n_rows, group) == [
+            len(shard_batch(torch.arange(n_rows), type("G", (), {"rank": r, "world_size": 3})))
+            for r in range(3)]
 
 
 def test_short_last_batch_is_merged_so_every_rank_has_rows():

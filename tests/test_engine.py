@@ -458,3 +458,21 @@ def test_warnings_point_at_the_callers_line():
         ShallowConcreteKMeans(n_clusters=3, random_state=0).fit(duplicates)
     assert all(r.filename == __file__ for r in record
                if "Number of distinct clusters" in str(r.message))
+
+
+def test_index_add_rows_and_rows_of_match_plain_indexing():
+    from skdeepcluster._kmeans import index_add_rows_, rows_of, weighted_bincount
+
+    g = torch.Generator().manual_seed(0)
+    index = torch.randint(0, 5, (1000,), generator=g)
+    values = torch.randn(1000, 3, generator=g)
+    expected = torch.zeros(5, 3, dtype=torch.float64).index_add_(0, index, values.double())
+    got = index_add_rows_(torch.zeros(5, 3), index, values)
+    torch.testing.assert_close(got, expected.float())
+    weights = torch.rand(1000, generator=g)
+    torch.testing.assert_close(weighted_bincount(index, weights, 7, torch.float32),
+                               torch.bincount(index, weights=weights, minlength=7).float())
+    table = torch.randn(5, 3, requires_grad=True)
+    rows_of(table, index).sum().backward()
+    torch.testing.assert_close(table.grad, torch.bincount(index, minlength=5).float()
+                               .unsqueeze(1).expand(5, 3))

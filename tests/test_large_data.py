@@ -165,7 +165,8 @@ def test_csr_never_densified_whole(data, monkeypatch):
         return toarray(self, *args, **kwargs)
 
     monkeypatch.setattr(sp._compressed._cs_matrix, "toarray", recording_toarray)
-    model = fast(DEC, batch_size=64).fit(X)
+    # the CPU's chunks (on a GPU, predict streams larger ones: tests/test_cuda.py)
+    model = fast(DEC, batch_size=64, device="cpu").fit(X)
     model.predict(X)
     model.transform(X)
     model.score(X)
@@ -175,7 +176,7 @@ def test_csr_never_densified_whole(data, monkeypatch):
 @needs_file_reads
 def test_predict_transform_read_in_chunks(data, tmp_path, monkeypatch):
     M = memmap_of(np.vstack([data] * 3), tmp_path)
-    model = fast(AEKMeans).fit(M)
+    model = fast(AEKMeans, device="cpu").fit(M)  # the CPU's chunks
     monkeypatch.setattr(_engine, "SCAN_BYTES", 48 * 100)  # the NaN check: 100 rows a read
     sizes = []
     read = FileRows.read
