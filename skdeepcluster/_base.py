@@ -130,13 +130,19 @@ def embed(autoencoder, data, chunk_rows=None):
     try:
         # float32 whatever the network computed in (under autocast, bf16/fp16): the
         # closed-form steps (k-means, targets, assignments) run on it in full precision.
-        parts = [autoencoder.encode(xb).float()
-                 for _, _, xb in data.chunks(chunk_rows, first, last)]
-        if not parts:  # a rank without rows: an empty block of the right width
-            parts = [autoencoder.encode(data.rows(torch.arange(0, device=data.device))).float()]
+        # Written into one preallocated tensor, not concatenated from the chunks (which
+        # would hold the embedding twice at the end of the pass).
+        Z = None
+        for start, stop, xb in data.chunks(chunk_rows, first, last):
+            z = autoencoder.encode(xb).float()
+            if Z is None:
+                Z = z.new_empty((min(last, data.n_samples) - first, z.shape[1]))
+            Z[start - first:stop - first] = z
+        if Z is None:  # a rank without rows: an empty block of the right width
+            Z = autoencoder.encode(data.rows(torch.arange(0, device=data.device))).float()
     finally:
         autoencoder.train(was_training)
-    return gather_rows(data.group, torch.cat(parts))
+    return gather_rows(data.group, Z)
 
 
 def set_labels(state, labels):
@@ -297,6 +303,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self._set_method_attributes(state)
         self.n_iter_ = state.n_iter
         self.history_ = history
+        # The fit's per-sample tensors (embedding, labels, codes, ADMM variables) are freed
+        # before the final pass embeds the training set once more.
+        del state
         labels, dist = self._labels_distances(X, final_embedding)
         self.labels_ = labels
         self.inertia_ = float(dist.sum(dtype=np.float64))

@@ -439,8 +439,8 @@ class FileRows:
                               f"{position + done}: was it truncated?")
             done += n
 
-    def _buffer(self, n_rows):
-        """A ``(n_rows, n_features)`` CPU tensor to read into, and the rows' byte views.
+    def _buffer(self, n_rows, row_views=False):
+        """A ``(n_rows, n_features)`` CPU tensor to read into (and the rows' byte views).
 
         Its memory is an anonymous memory map of its own (page aligned, returned to the
         system when the last tensor on it dies), reused when a later read finds that no
@@ -450,8 +450,9 @@ class FileRows:
         fragment the allocator's heap and keep about a chunk's memory per chunk resident.
         A buffer still in use (a caller kept a block or a view of it) is never written.
 
-        Returns the tensor and a list of ``(memoryview,)`` of its rows (made once per
-        buffer; they refer to the map, not to the array whose references are counted).
+        Returns the tensor and, with ``row_views``, a list of ``(memoryview,)`` of its rows
+        (made once per pooled buffer; they refer to the map, not to the array whose
+        references are counted), else None.
         """
         nbytes = n_rows * self.row_bytes
         # A pooled buffer is unused when only the pool refers to it: every tensor (and
@@ -461,16 +462,24 @@ class FileRows:
         slot = next((i for i in free if self._pool[i].size >= nbytes),
                     free[0] if free else len(self._pool))
         if slot < len(self._pool) and self._pool[slot].size >= nbytes:
-            flat, rows = self._pool[slot], self._rows[slot]
+            flat = self._pool[slot]
         else:  # a new buffer, pooled in place of a smaller free one or in a new slot
             flat = np.frombuffer(mmap.mmap(-1, max(nbytes, 1)), dtype=np.uint8)
-            memory, rb = memoryview(flat.base), self.row_bytes
-            rows = [(memory[j * rb:(j + 1) * rb],) for j in range(flat.size // rb)]
             if slot < len(self._pool):
-                self._pool[slot], self._rows[slot] = flat, rows
+                self._pool[slot], self._rows[slot] = flat, None
             elif slot < self.POOL_SIZE:
                 self._pool.append(flat)
-                self._rows.append(rows)
+                self._rows.append(None)
+            else:
+                slot = None
+        rows = None
+        if row_views:
+            rows = None if slot is None else self._rows[slot]
+            if rows is None:
+                memory, rb = memoryview(flat.base), self.row_bytes
+                rows = [(memory[j * rb:(j + 1) * rb],) for j in range(flat.size // rb)]
+                if slot is not None:
+                    self._rows[slot] = rows
         array = flat[:nbytes].view(self.dtype).reshape(n_rows, self.n_features)
         return torch.from_numpy(array), rows
 
@@ -491,7 +500,7 @@ class FileRows:
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_samples):
             raise IndexError(f"row index out of range for {self.n_samples} rows.")
-        out, rows = self._buffer(idx.size)
+        out, rows = self._buffer(idx.size, row_views=True)
         rb, fd = self.row_bytes, self._fd
         for row, position in zip(rows, (idx * rb + self.offset).tolist()):
             if os.preadv(fd, row, position) != rb:

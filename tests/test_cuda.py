@@ -12,43 +12,17 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _estimators import deep_estimators
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from skdeepcluster import (
-    DCEC,
-    DCN,
-    DEC,
-    DKM,
-    IDEC,
-    AEKMeans,
-    CenteringKM,
-    ConcreteKMeans,
-    DCTLKMeans,
-    DeepClusterADMM,
-    ShallowConcreteKMeans,
-)
+from skdeepcluster import IDEC, AEKMeans, ShallowConcreteKMeans
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 _FAST = {"n_clusters": 3, "hidden_dims": (32,), "n_components": 3, "pretrain_epochs": 15,
          "batch_size": 64, "n_init": 3, "random_state": 0}
-_DEEP = {
-    "AEKMeans": (AEKMeans, _FAST),
-    "ConcreteKMeans": (ConcreteKMeans, {**_FAST, "max_iter": 5}),
-    "DEC": (DEC, {**_FAST, "max_iter": 5, "update_interval": 4}),
-    "IDEC": (IDEC, {**_FAST, "max_iter": 5, "update_interval": 4}),
-    "DCEC": (DCEC, {**{k: v for k, v in _FAST.items() if k != "hidden_dims"},
-                    "max_iter": 3, "update_interval": 4}),
-    "DKM": (DKM, {**_FAST, "max_iter": 5}),
-    "CenteringKM": (CenteringKM, {**_FAST, "max_iter": 5}),
-    "DCN": (DCN, {**_FAST, "max_iter": 5}),
-    "DeepClusterADMM": (DeepClusterADMM, {**_FAST, "max_iter": 5}),
-    "DeepClusterADMM-gmm": (DeepClusterADMM, {**_FAST, "max_iter": 5, "clustering": "gmm"}),
-    "DCTLKMeans": (DCTLKMeans, {"n_clusters": 3, "n_filters": (1,), "kernel_size": 1,
-                                "pool_size": 1, "max_iter": 5, "n_init": 3,
-                                "batch_size": 64, "random_state": 0}),
-}
+_DEEP = deep_estimators(_FAST, max_iter=5, update_interval=4, dcec_max_iter=3)
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +106,10 @@ def test_fit_under_bf16_autocast_runs_and_returns_float32(blobs):
     X, _ = blobs
     with torch.autocast("cuda", dtype=torch.bfloat16):
         model = IDEC(**_DEEP["IDEC"][1], device="cuda").fit(X)
+        labels = model.predict(X)  # the same network precision as labels_
     assert model.cluster_centers_.dtype == np.float32
     assert model.transform(X).dtype == np.float32
-    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    np.testing.assert_array_equal(labels, model.labels_)
 
 
 def test_unknown_cuda_index_warns_and_falls_back(blobs):

@@ -8,19 +8,14 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from _ddp_worker import fit_on_rank
+from _estimators import deep_estimators
 from sklearn.datasets import make_blobs
 
 from skdeepcluster import (
-    DCEC,
-    DCN,
     DEC,
-    DKM,
     IDEC,
     AEKMeans,
-    CenteringKM,
     ConcreteKMeans,
-    DCTLKMeans,
-    DeepClusterADMM,
 )
 from skdeepcluster._distributed import chunk_block, merge_short_tail, shard_batch, shard_sizes
 
@@ -47,23 +42,10 @@ _FAST = {"n_clusters": 3, "hidden_dims": (16,), "n_components": 2, "pretrain_epo
 
 #: Every deep estimator, with few epochs on small blobs.
 _JOBS = {
-    "AEKMeans": (AEKMeans, _FAST),
-    "ConcreteKMeans": (ConcreteKMeans, {**_FAST, "max_iter": 3}),
-    "DEC": (DEC, {**_FAST, "max_iter": 3, "update_interval": 2}),
-    "IDEC": (IDEC, {**_FAST, "max_iter": 3, "update_interval": 2}),
-    "DCEC": (DCEC, {**{k: v for k, v in _FAST.items() if k != "hidden_dims"},
-                    "max_iter": 2, "update_interval": 2}),
-    "DKM": (DKM, {**_FAST, "max_iter": 3}),
-    "CenteringKM": (CenteringKM, {**_FAST, "max_iter": 3}),
-    "DCN": (DCN, {**_FAST, "max_iter": 3}),
-    "DeepClusterADMM": (DeepClusterADMM, {**_FAST, "max_iter": 3}),
-    "DeepClusterADMM-gmm": (DeepClusterADMM, {**_FAST, "max_iter": 3, "clustering": "gmm"}),
+    **deep_estimators(_FAST, max_iter=3, update_interval=2, dcec_max_iter=2),
     # without a seed, rank 0's entropy seeds every rank
     "DEC-unseeded": (DEC, {**_FAST, "max_iter": 3, "update_interval": 2,
                            "random_state": None}),
-    "DCTLKMeans": (DCTLKMeans, {"n_clusters": 3, "n_filters": (1,), "kernel_size": 1,
-                                "pool_size": 1, "max_iter": 3, "n_init": 2,
-                                "batch_size": 32, "random_state": 0}),
 }
 
 
