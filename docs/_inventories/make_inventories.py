@@ -34,6 +34,13 @@ INVENTORIES = {
     ]),
     "torch": ("2.13", [
         ("torch.nn.Module", "py:class", "generated/$.html#$"),
+        ("torch.autocast", "py:class", "amp.html#$"),
+        ("torch.cuda.set_device", "py:function", "generated/$.html#$"),
+        ("torch.distributed", "py:module", "distributed.html#module-$"),
+        ("torch.distributed.init_process_group", "py:function", "distributed.html#$"),
+        ("torch.multiprocessing", "py:module", "multiprocessing.html#module-$"),
+        ("torch.multiprocessing.start_processes", "py:function", "multiprocessing.html#$"),
+        ("torch.utils.data.distributed.DistributedSampler", "py:class", "data.html#$"),
     ]),
     "numpy": ("2.4", [
         ("numpy.ndarray", "py:class", "reference/generated/$.html#$"),
