@@ -8,6 +8,7 @@ log-sum-exp, the M-step with a ridge and re-seeded empty components) serve
 DeepClusterADMM's ``clustering="gmm"``.
 """
 
+import contextlib
 import math
 import time
 from typing import NamedTuple
@@ -43,6 +44,16 @@ __all__ = [
 
 #: Rows per one-hot block of :func:`index_add_rows_` on CUDA.
 ONE_HOT_ROWS = 8192
+
+
+def _autocast_off(device_type):
+    """A context that turns autocast off when it is on (else a no-op, cheaper to enter)."""
+    try:
+        on = torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4
+        on = (torch.is_autocast_enabled() if device_type == "cuda"
+              else torch.is_autocast_cpu_enabled())
+    return torch.autocast(device_type, enabled=False) if on else contextlib.nullcontext()
 
 
 def _full_precision(t):
@@ -135,7 +146,7 @@ def squared_distances(X, centers, X_sq=None):
     """
     # In full precision also under autocast: the three terms cancel, and in bfloat16 the
     # distances of nearby points would be rounding noise.
-    with torch.autocast(X.device.type, enabled=False):
+    with _autocast_off(X.device.type):
         X, centers = _full_precision(X), _full_precision(centers)
         if X_sq is None:
             X_sq = (X * X).sum(dim=1)
@@ -157,7 +168,7 @@ def center_scores(centers, X):
     if centers.dim() == 3:
         r, k, d = centers.shape
         return center_scores(centers.reshape(r * k, d), X).view(r, k, X.shape[0])
-    with torch.autocast(X.device.type, enabled=False):  # full precision, as above
+    with _autocast_off(X.device.type):  # full precision, as above
         X, centers = _full_precision(X), _full_precision(centers)
         half_c_sq = 0.5 * (centers * centers).sum(dim=1, keepdim=True)
         return torch.addmm(half_c_sq, centers, X.T, alpha=1.0, beta=-1.0)
