@@ -42,8 +42,8 @@ __all__ = [
 ]
 
 
-#: Rows per one-hot block of :func:`index_add_rows_` on CUDA.
-ONE_HOT_ROWS = 8192
+#: Values (rows x categories) per one-hot block of :func:`index_add_rows_` on CUDA.
+ONE_HOT_VALUES = 2**22
 
 
 def _autocast_off(device_type):
@@ -67,8 +67,8 @@ def index_add_rows_(out, index, values):
     On the CPU this is ``index_add_``. CUDA's ``index_add_`` (and ``bincount`` with weights)
     adds with atomics in an order that changes from run to run, so k-means, and with it a
     whole fit, would not be reproducible; there the sums are one-hot matrix products in
-    float64 (``ONE_HOT_ROWS`` rows at a time), which cuBLAS computes the same way every run
-    and which TF32 settings do not round.
+    float64 (blocks of ``ONE_HOT_VALUES`` one-hot entries, 32 MB), which cuBLAS computes
+    the same way every run and which TF32 settings do not round.
 
     Parameters
     ----------
@@ -83,13 +83,21 @@ def index_add_rows_(out, index, values):
     """
     if out.device.type != "cuda":
         return out.index_add_(0, index, values.to(out.dtype))
+    return one_hot_sums_(out, index, values)
+
+
+def one_hot_sums_(out, index, values):
+    """:func:`index_add_rows_` as float64 one-hot matrix products (any device; used on
+    CUDA)."""
     k = out.shape[0]
     rows = values if values.dim() == 2 else values.unsqueeze(1)
     total = torch.zeros((k, rows.shape[1]), dtype=torch.float64, device=out.device)
-    for start in range(0, index.shape[0], ONE_HOT_ROWS):
-        one_hot = torch.nn.functional.one_hot(index[start:start + ONE_HOT_ROWS], k)
-        total.addmm_(one_hot.T.to(torch.float64),
-                     rows[start:start + ONE_HOT_ROWS].to(torch.float64))
+    block = max(1, ONE_HOT_VALUES // k)
+    for start in range(0, index.shape[0], block):
+        part = index[start:start + block]
+        one_hot = torch.zeros((part.shape[0], k), dtype=torch.float64, device=out.device)
+        one_hot.scatter_(1, part.unsqueeze(1), 1.0)  # one write per row: no race
+        total.addmm_(one_hot.T, rows[start:start + block].to(torch.float64))
     out += total.view(out.shape).to(out.dtype)
     return out
 

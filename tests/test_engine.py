@@ -472,6 +472,19 @@ def test_index_add_rows_and_rows_of_match_plain_indexing():
     weights = torch.rand(1000, generator=g)
     torch.testing.assert_close(weighted_bincount(index, weights, 7, torch.float32),
                                torch.bincount(index, weights=weights, minlength=7).float())
+    # the CUDA algorithm (one-hot products, in blocks), run here on the CPU
+    from skdeepcluster import _kmeans
+
+    for block_values in (2**22, 7):  # one block; blocks of one row (7 // 5)
+        _kmeans.ONE_HOT_VALUES = block_values
+        try:
+            got = _kmeans.one_hot_sums_(torch.zeros(5, 3), index, values)
+            counts = _kmeans.one_hot_sums_(torch.zeros(7), index, weights)
+        finally:
+            _kmeans.ONE_HOT_VALUES = 2**22
+        torch.testing.assert_close(got, expected.float())
+        torch.testing.assert_close(counts, torch.bincount(index, weights=weights,
+                                                          minlength=7).float())
     table = torch.randn(5, 3, requires_grad=True)
     rows_of(table, index).sum().backward()
     torch.testing.assert_close(table.grad, torch.bincount(index, minlength=5).float()
