@@ -66,7 +66,7 @@ from ._engine import (
     seeded_generator,
 )
 from ._kmeans import kmeans, nearest_centers
-from ._losses import batch_total_variance
+from ._losses import scale_free_term
 from ._pretrain import (
     PRETRAIN_RECIPES,
     pretrained_autoencoder,
@@ -155,12 +155,13 @@ def set_labels(state, labels):
 
 def scaled_clustering_term(term, Z, state, scale_invariant):
     """A k-means-type clustering term of a batch, divided by the batch's total variance when
-    ``scale_invariant`` (:func:`~skdeepcluster._losses.batch_total_variance`; a batch of one
-    row uses the whole training embedding's)."""
+    ``scale_invariant`` (:func:`~skdeepcluster._losses.scale_free_term`; a batch of one
+    row uses the whole training embedding's; with several ranks, the global batch's)."""
     if not scale_invariant:
         return term
-    return term / batch_total_variance(
-        Z, lambda: float(torch.var(state.embedding, dim=0, correction=0).sum()))
+    return scale_free_term(
+        term, Z, lambda: float(torch.var(state.embedding, dim=0, correction=0).sum()),
+        state.data.group)
 
 
 class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,

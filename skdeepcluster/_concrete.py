@@ -10,11 +10,11 @@ from ._base import BaseDeepClusterer, FitState, SoftAssignmentMixin
 from ._losses import (
     absolute_sigma,
     anneal_rate,
-    batch_total_variance,
     concrete_kmeans_loss,
     gumbel_noise,
     rbf_assignment_proba,
     reconstruction_loss,
+    scale_free_term,
     temperature,
 )
 
@@ -296,7 +296,8 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         clustering, _ = concrete_kmeans_loss(Z, state.centers, state.tau, state.sigma, noise)
         clustering = clustering / Z.shape[0]
         if self.scale_invariant:
-            clustering = clustering / batch_total_variance(Z, state.total_variance)
+            clustering = scale_free_term(clustering, Z, state.total_variance,
+                                         state.data.group)
         return {
             "loss": reconstruction + self.lam * clustering,
             "reconstruction": reconstruction,

@@ -8,6 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._distributed import sum_across_
 from ._kmeans import center_scores, max_over_clusters, rows_of, squared_distances
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "log_det_regularizer",
     "rbf_assignment_proba",
     "reconstruction_loss",
+    "scale_free_term",
     "softmin_weights",
     "straight_through_gumbel_softmax",
     "student_t_log_assignment",
@@ -256,6 +258,50 @@ def batch_total_variance(Z, whole_variance):
     value = whole_variance() if callable(whole_variance) else whole_variance
     # A training set without spread (a single sample) has no scale to remove.
     return Z.new_tensor(value if value > eps else 1.0)
+
+
+def scale_free_term(term, Z, whole_variance, group=None):
+    """A k-means-type term of a batch divided by the batch's total variance.
+
+    ``term`` is a mean over the batch's rows and ``Z`` the batch's embedding. Outside a
+    process group: ``term / batch_total_variance(Z, whole_variance)``.
+
+    Inside a group, the ranks each hold a share of the global batch. Every rank then divides
+    by the variance of the *global* batch (one all-reduce of ``3 + p`` numbers: the term's
+    sum, the row count, ``Σz``, ``Σ||z||²``). The returned value is this rank's mean divided
+    by that variance. Its gradient, once the ranks' gradients are averaged with weights
+    proportional to their rows (as :func:`~skdeepcluster._engine.backward_step` does), is
+    the gradient of the whole batch's term: the variance's own gradient, which one rank
+    cannot backpropagate through the others' rows, is added in closed form, since
+    ``∂V/∂z_j = 2 (z_j - m) / N``.
+    """
+    if group is None:
+        return term / batch_total_variance(Z, whole_variance)
+    n_local = Z.shape[0]
+    with torch.no_grad():
+        Zd = Z.detach().double()
+        stats = torch.cat([(term.detach().double() * n_local).reshape(1),
+                           Zd.new_tensor([float(n_local)]), Zd.sum(dim=0),
+                           (Zd * Zd).sum().reshape(1)])
+        sum_across_(stats, group)
+    return _scale_free_from_stats(term, Z, stats, whole_variance)
+
+
+def _scale_free_from_stats(term, Z, stats, whole_variance):
+    """:func:`scale_free_term` of one rank, given the global ``stats`` (term sum, rows,
+    ``Σz``, ``Σ||z||²``, float64)."""
+    n_local = Z.shape[0]
+    total, n = float(stats[0]), float(stats[1])
+    mean = stats[2:-1] / n
+    eps = torch.finfo(Z.dtype).eps
+    if n > 1:
+        variance = max(float(stats[-1] / n - (mean * mean).sum()), eps)
+    else:  # one row in the whole batch: no spread (see batch_total_variance)
+        value = whole_variance() if callable(whole_variance) else whole_variance
+        return term / (value if value > eps else 1.0)
+    spread = ((Z - mean.to(Z.dtype)) ** 2).sum() / n
+    weight = -(total / n) / variance ** 2 * (n / n_local)
+    return term / variance + weight * (spread - spread.detach())
 
 
 def rbf_assignment_proba(Z, centers, sigma):

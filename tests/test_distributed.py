@@ -195,3 +195,21 @@ def test_two_rank_accuracy_on_digits_within_the_seed_spread(tmp_path):
         spread = max(max(single) - min(single), 0.03)
         assert abs(two - np.mean(single)) <= spread, (name, two, single)
         assert two > 0.6, (name, two, single)  # far above chance (about 0.2)
+
+
+@pytest.mark.parametrize("name", ["DCN", "DKM"])
+def test_two_rank_clustering_phase_takes_the_single_process_steps(name, tmp_path):
+    # Scale-free clustering terms divide by the variance of the global batch and add the
+    # variance's gradient in closed form, so two ranks train the network and the centres a
+    # single process trains (up to the rounding of the sums).
+    X, _ = make_blobs(n_samples=201, n_features=8, centers=3, random_state=1)
+    X = X.astype(np.float32)
+    cls, params = _JOBS[name]
+    ranks = run_ranks({name: (cls, params, X)}, tmp_path)
+    single = cls(**params).fit(X)
+    for key, value in single.autoencoder_.state_dict().items():
+        np.testing.assert_allclose(ranks[0][name]["weights"][key], value.numpy(), rtol=1e-3,
+                                   atol=1e-4, err_msg=key)
+    np.testing.assert_allclose(ranks[0][name]["centers"], single.cluster_centers_, rtol=1e-3,
+                               atol=1e-4)
+    np.testing.assert_array_equal(ranks[0][name]["labels"], single.labels_)

@@ -489,3 +489,41 @@ def test_index_add_rows_and_rows_of_match_plain_indexing():
     rows_of(table, index).sum().backward()
     torch.testing.assert_close(table.grad, torch.bincount(index, minlength=5).float()
                                .unsqueeze(1).expand(5, 3))
+
+
+@pytest.mark.parametrize("sizes", [(128, 128), (5, 4), (1, 1), (7, 2, 3)])
+def test_scale_free_term_on_shares_gives_the_whole_batch_gradient(sizes):
+    # Ranks holding shares of one batch, each dividing its mean term by the global
+    # variance: the row-weighted average of their gradients (backward_step's) is the
+    # gradient of the whole batch's term / variance, and the row-weighted average of their
+    # values is its value.
+    from skdeepcluster._losses import _scale_free_from_stats, scale_free_term
+
+    g = torch.Generator().manual_seed(0)
+    n = sum(sizes)
+    Z0 = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    C0 = torch.randn(2, 3, generator=g, dtype=torch.float64)
+
+    def term_of(Z, C):  # a per-row k-means-type term, averaged over the rows
+        return torch.cdist(Z, C).pow(2).min(dim=1).values.mean()
+
+    Z, C = Z0.clone().requires_grad_(), C0.clone().requires_grad_()
+    whole = scale_free_term(term_of(Z, C), Z, 1.0)
+    whole.backward()
+    parts = torch.split(Z0, list(sizes))
+    with torch.no_grad():
+        stats = sum(torch.cat([(term_of(P, C0) * len(P)).reshape(1),
+                               P.new_tensor([float(len(P))]), P.sum(0), (P * P).sum().reshape(1)])
+                    for P in parts)
+    grads_Z, grad_C, value = [], torch.zeros_like(C0), 0.0
+    for P in parts:
+        Zp, Cp = P.clone().requires_grad_(), C0.clone().requires_grad_()
+        local = _scale_free_from_stats(term_of(Zp, Cp), Zp, stats, 1.0)
+        local.backward()
+        w = len(P) / n
+        grads_Z.append(w * Zp.grad)
+        grad_C += w * Cp.grad
+        value += w * float(local)
+    torch.testing.assert_close(torch.cat(grads_Z), Z.grad)
+    torch.testing.assert_close(grad_C, C.grad)
+    assert value == pytest.approx(float(whole), rel=1e-12)
