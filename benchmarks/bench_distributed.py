@@ -15,6 +15,8 @@ Examples::
 
     python benchmarks/bench_distributed.py quality --dataset digits --seeds 0 1 2
     python benchmarks/bench_distributed.py epochs --dataset mnist_test --epochs 3
+    # on a machine with several GPUs: 1 GPU against 4 NCCL ranks
+    python benchmarks/bench_distributed.py epochs --dataset mnist_test --epochs 3 --gpus 4
 """
 
 import argparse
@@ -59,18 +61,20 @@ def quality_fits(X, y, seed, names):
     return out
 
 
-def epoch_fits(X, y, n_epochs):
+def epoch_fits(X, y, n_epochs, device="cpu"):
     """Seconds per pretraining and per clustering epoch of a DEC fit."""
     est = DEC(len(np.unique(y)), pretrain_epochs=n_epochs, max_iter=n_epochs, tol=0.0,
-              random_state=0).fit(X)
+              random_state=0, device=device).fit(X)
     pre = [r["seconds"] for r in est.history_ if r["phase"] == "pretrain"]
     clu = [r["seconds"] for r in est.history_ if r["phase"] == "cluster"]
     return {"pretrain": statistics.median(pre), "cluster": statistics.median(clu)}
 
 
-def _rank(rank, world_size, init_file, job, args, out_file):
+def _rank(rank, world_size, init_file, job, args, out_file, backend):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+    if backend == "nccl":  # one GPU per rank
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, init_method=f"file://{init_file}", rank=rank,
                             world_size=world_size)
     try:
         with warnings.catch_warnings():
@@ -82,12 +86,12 @@ def _rank(rank, world_size, init_file, job, args, out_file):
         dist.destroy_process_group()
 
 
-def on_ranks(job, args, world_size=2):
-    """``job(*args)`` on ``world_size`` gloo ranks; rank 0's result."""
+def on_ranks(job, args, world_size=2, backend="gloo"):
+    """``job(*args)`` on ``world_size`` ranks of a ``backend`` group; rank 0's result."""
     with tempfile.TemporaryDirectory() as tmp:
         out_file = os.path.join(tmp, "result.pt")
         mp.start_processes(_rank, args=(world_size, os.path.join(tmp, "init"), job, args,
-                                        out_file),
+                                        out_file, backend),
                            nprocs=world_size, join=True, start_method="spawn")
         return torch.load(out_file, weights_only=False)
 
@@ -109,6 +113,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--procs", type=int, nargs="+", default=[1, 2], choices=[1, 2],
                         help="quality: the runs to make (1 process, 2 ranks or both)")
+    parser.add_argument("--gpus", type=int, default=0,
+                        help="epochs: 1 GPU against this many NCCL ranks, one GPU each, "
+                             "instead of the CPU runs")
     args = parser.parse_args(argv)
     X, y, _ = load_dataset(args.dataset)
     header(argv)
@@ -136,6 +143,18 @@ def main(argv=None):
                 secs = [rows[(s, procs)][name][1] for s in args.seeds]
                 print(f"| {name} | {procs} | " + " | ".join(f"{a:.3f}" for a in accs)
                       + f" | {np.mean(accs):.3f} | {np.mean(secs):.0f} |")
+    elif args.gpus:
+        if torch.cuda.device_count() < args.gpus:
+            parser.error(f"--gpus {args.gpus}: only {torch.cuda.device_count()} CUDA devices")
+        results = {"1 GPU": epoch_fits(X, y, args.epochs, "cuda"),
+                   f"{args.gpus} NCCL ranks, 1 GPU each": on_ranks(
+                       epoch_fits, (X, y, args.epochs, "cuda"), args.gpus, "nccl")}
+        print(f"\n{args.dataset} ({X.shape[0]} x {X.shape[1]}), DEC defaults, median of "
+              f"{args.epochs} epochs, {torch.cuda.get_device_name(0)}\n")
+        print("| run | s per pretraining epoch | s per clustering epoch |")
+        print("|---|---|---|")
+        for name, r in results.items():
+            print(f"| {name} | {r['pretrain']:.3f} | {r['cluster']:.3f} |")
     else:
         results = {}
         torch.set_num_threads(2)
