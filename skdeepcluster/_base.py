@@ -41,6 +41,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._distributed import (
+    block_sizes,
     broadcast_,
     check_backend_device,
     check_same_data,
@@ -142,7 +143,10 @@ def embed(autoencoder, data, chunk_rows=None):
             Z = autoencoder.encode(data.rows(torch.arange(0, device=data.device))).float()
     finally:
         autoencoder.train(was_training)
-    return gather_rows(data.group, Z)
+    if data.group is None:
+        return Z
+    return gather_rows(data.group, Z,
+                       sizes=block_sizes(data.n_samples, chunk_rows, data.group))
 
 
 def set_labels(state, labels):

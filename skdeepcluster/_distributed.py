@@ -27,15 +27,15 @@ Outside a process group (or in a group of one) nothing of this runs and results 
 exactly those of a single process.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.distributed as dist
 
-__all__ = ["ProcessGroup", "average_gradients_", "broadcast_", "current_group", "gather_rows",
-           "shard_batch", "shard_sizes", "sum_across_"]
+__all__ = ["ProcessGroup", "average_gradients_", "block_sizes", "broadcast_", "current_group",
+           "gather_rows", "shard_batch", "shard_sizes", "sum_across_"]
 
 
 @dataclass(frozen=True)
@@ -165,21 +165,17 @@ def average_gradients_(params, n_rows, group):
         offset += p.numel()
 
 
-def gather_rows(group, *tensors, sizes=None):
+def gather_rows(group, *tensors, sizes):
     """Concatenate each tensor's rows over the ranks, in rank order (sizes may differ).
 
     Every rank gets the same result. With one tensor, returns a tensor; else a tuple.
-    ``sizes``: each rank's number of rows when the caller knows them (a mini-batch's shares,
-    :func:`shard_sizes`); else they are gathered first, which on CUDA waits for the device.
+    ``sizes`` is each rank's number of rows, which every rank computes for itself (a
+    mini-batch's shares: :func:`shard_sizes`; a pass's blocks: :func:`block_sizes`), so
+    that no count travels and nothing waits for the device.
     """
     if group is None:
         return tensors[0] if len(tensors) == 1 else tensors
     first = tensors[0]
-    if sizes is None:
-        counts = torch.tensor([first.shape[0]], device=first.device, dtype=torch.long)
-        parts = [torch.empty_like(counts) for _ in range(group.world_size)]
-        dist.all_gather(parts, counts)
-        sizes = [int(s) for s in parts]
     all_sizes = list(sizes)
     if all_sizes[group.rank] != first.shape[0]:
         raise RuntimeError(f"gather_rows: rank {group.rank} has {first.shape[0]} rows, "
@@ -194,6 +190,13 @@ def gather_rows(group, *tensors, sizes=None):
         dist.all_gather(parts, padded.contiguous())
         gathered.append(torch.cat([part[:size] for part, size in zip(parts, all_sizes)]))
     return gathered[0] if len(gathered) == 1 else tuple(gathered)
+
+
+def block_sizes(n_samples, chunk_rows, group):
+    """The number of rows in each rank's :func:`chunk_block`, in rank order."""
+    blocks = [chunk_block(n_samples, chunk_rows, replace(group, rank=rank))
+              for rank in range(group.world_size)]
+    return [max(0, stop - start) for start, stop in blocks]  # no chunk left: 0 rows
 
 
 def chunk_block(n_samples, chunk_rows, group):

@@ -277,31 +277,25 @@ def scale_free_term(term, Z, whole_variance, group=None):
     """
     if group is None:
         return term / batch_total_variance(Z, whole_variance)
-    n_local = Z.shape[0]
     with torch.no_grad():
         Zd = Z.detach().double()
-        stats = torch.cat([(term.detach().double() * n_local).reshape(1),
-                           Zd.new_tensor([float(n_local)]), Zd.sum(dim=0),
+        stats = torch.cat([(term.detach().double() * Z.shape[0]).reshape(1),
+                           Zd.new_tensor([float(Z.shape[0])]), Zd.sum(dim=0),
                            (Zd * Zd).sum().reshape(1)])
         sum_across_(stats, group)
-    return _scale_free_from_stats(term, Z, stats, whole_variance)
+    return _scale_free_from_stats(term, Z, stats)
 
 
-def _scale_free_from_stats(term, Z, stats, whole_variance):
+def _scale_free_from_stats(term, Z, stats):
     """:func:`scale_free_term` of one rank, given the global ``stats`` (term sum, rows,
-    ``Σz``, ``Σ||z||²``, float64)."""
-    n_local = Z.shape[0]
-    total, n = float(stats[0]), float(stats[1])
+    ``Σz``, ``Σ||z||²``, float64). Tensor arithmetic only (no host sync on a GPU). A global
+    batch has at least two rows (one per rank), so its variance is defined."""
+    total, n = stats[0], stats[1]
     mean = stats[2:-1] / n
-    eps = torch.finfo(Z.dtype).eps
-    if n > 1:
-        variance = max(float(stats[-1] / n - (mean * mean).sum()), eps)
-    else:  # one row in the whole batch: no spread (see batch_total_variance)
-        value = whole_variance() if callable(whole_variance) else whole_variance
-        return term / (value if value > eps else 1.0)
-    spread = ((Z - mean.to(Z.dtype)) ** 2).sum() / n
-    weight = -(total / n) / variance ** 2 * (n / n_local)
-    return term / variance + weight * (spread - spread.detach())
+    variance = (stats[-1] / n - (mean * mean).sum()).clamp_min(torch.finfo(Z.dtype).eps)
+    spread = ((Z - mean.to(Z.dtype)) ** 2).sum() / n.to(Z.dtype)
+    weight = (-(total / n) / variance ** 2 * (n / Z.shape[0])).to(Z.dtype)
+    return term / variance.to(Z.dtype) + weight * (spread - spread.detach())
 
 
 def rbf_assignment_proba(Z, centers, sigma):

@@ -163,6 +163,11 @@ def test_chunk_blocks_partition_the_rows_on_chunk_boundaries():
     group = Group()
     group.rank = 2
     assert chunk_block(700, 512, group) == (1024, 700)  # no chunk left: an empty block
+    # every rank knows every block's size (gather_rows needs no count exchange)
+    from skdeepcluster._distributed import ProcessGroup, block_sizes
+
+    assert block_sizes(2600, 512, ProcessGroup(1, 3, "gloo")) == [1024, 1024, 552]
+    assert block_sizes(700, 512, ProcessGroup(0, 3, "gloo")) == [512, 188, 0]
 
 
 def test_nccl_group_on_cpu_device_is_a_clear_error():

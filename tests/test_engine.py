@@ -518,7 +518,7 @@ def test_scale_free_term_on_shares_gives_the_whole_batch_gradient(sizes):
     grads_Z, grad_C, value = [], torch.zeros_like(C0), 0.0
     for P in parts:
         Zp, Cp = P.clone().requires_grad_(), C0.clone().requires_grad_()
-        local = _scale_free_from_stats(term_of(Zp, Cp), Zp, stats, 1.0)
+        local = _scale_free_from_stats(term_of(Zp, Cp), Zp, stats)
         local.backward()
         w = len(P) / n
         grads_Z.append(w * Zp.grad)
