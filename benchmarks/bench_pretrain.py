@@ -57,7 +57,8 @@ def load(name, n_rows=None, seed=0, input_scale="unit"):
 
 
 def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=256,
-          input_dropout=0.0, tag="", learning_rate=None):
+          input_dropout=0.0, tag="", learning_rate=None, init="default", weight_decay=0.0,
+          input_noise=0.0):
     """AE+KM accuracy at several step counts of one pretraining run (no refit per length)."""
     import math
 
@@ -80,6 +81,28 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
     start = time.perf_counter()
     with rng_scope(seed, device):
         ae = MLPAutoencoder(X.shape[1], 10)
+    if init == "glorot":  # Keras's Dense default (the IDEC/DCEC code): Glorot-uniform, zero bias
+        with rng_scope(seed, device):
+            for module in ae.modules():
+                if isinstance(module, torch.nn.Linear):
+                    torch.nn.init.xavier_uniform_(module.weight)
+                    torch.nn.init.zeros_(module.bias)
+    if weight_decay:
+        import skdeepcluster._pretrain as pretrain_module
+
+        plain_optimizer = pretrain_module._optimizer
+
+        def decayed(recipe, params, rate):
+            optimizer = plain_optimizer(recipe, params, rate)
+            for group in optimizer.param_groups:
+                group["weight_decay"] = weight_decay
+            return optimizer
+
+        pretrain_module._optimizer = decayed
+    if input_noise:
+        plain_encode_noise = ae.encode
+        ae.encode = lambda Z: plain_encode_noise(
+            Z + input_noise * torch.randn_like(Z) if ae.training else Z)
     if input_dropout:
         drop = torch.nn.Dropout(input_dropout)
         plain_encode = ae.encode
@@ -138,6 +161,11 @@ def main(argv=None):
                         help="unit = pixels / max (images), raw = as stored, rms = divided by "
                              "the root mean feature variance, a number = unit times it")
     parser.add_argument("--lr", type=float, default=None, help="pretraining learning rate")
+    parser.add_argument("--init", choices=["default", "glorot"], default="default",
+                        help="initial weights of the MLP (glorot: Glorot-uniform, zero biases)")
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--input-noise", type=float, default=0.0,
+                        help="standard deviation of Gaussian noise on the input (denoising)")
     parser.add_argument("--checkpoints", type=int, nargs="+",
                         default=[500, 1000, 2000, 4000, 8000])
     args = parser.parse_args(argv)
@@ -178,12 +206,19 @@ def main(argv=None):
                             tag += f" {args.schedule}"
                         if args.lr:
                             tag += f" lr{args.lr:g}"
+                        if args.init != "default":
+                            tag += f" init-{args.init}"
+                        if args.weight_decay:
+                            tag += f" wd{args.weight_decay:g}"
+                        if args.input_noise:
+                            tag += f" noise{args.input_noise:g}"
                         if args.input_scale != "unit":
                             tag += f" x-{args.input_scale}"
                         curve(name, X, y, seed, recipe, args.max_steps,
                               [c for c in args.checkpoints if c <= args.max_steps], args.output,
                               batch_size=args.batch_size, input_dropout=args.input_dropout,
-                              tag=tag, learning_rate=args.lr)
+                              tag=tag, learning_rate=args.lr, init=args.init,
+                              weight_decay=args.weight_decay, input_noise=args.input_noise)
         return None
     import skdeepcluster
     for name in args.datasets:
