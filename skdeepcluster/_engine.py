@@ -307,42 +307,10 @@ class HostData:
         perm = broadcast_(perm.to(self.device), self.group)
         starts = merge_short_tail(list(range(0, self.n_samples, batch_size)), self.n_samples,
                                   self.group)
-        bounds = list(zip(starts, [*starts[1:], self.n_samples]))
-        if self._file is not None and len(bounds) > 1:
-            yield from self._prefetched_minibatches(perm, bounds)
-            return
-        for start, stop in bounds:
+        for start, stop in zip(starts, [*starts[1:], self.n_samples]):
             idx = shard_batch(perm[start:stop], self.group)
             self.batch_rows = stop - start  # the global batch's rows (every rank's shares)
             yield idx, self.rows(idx)
-
-    def _prefetched_minibatches(self, perm, bounds):
-        """:meth:`minibatches` of a file-backed set: batch ``i + 1`` is read from the file
-        by a helper thread while the caller computes on batch ``i`` (one read per row costs
-        about as much as a small network's step; the same rows come out, in the same
-        order)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        def start_reading(start, stop):
-            idx = shard_batch(perm[start:stop], self.group)
-            out, fill = self._file.gather_later(idx.cpu().numpy())
-            return idx, out, reader.submit(fill)
-
-        with ThreadPoolExecutor(1, thread_name_prefix="skdeepcluster-read") as reader:
-            pending = start_reading(*bounds[0])
-            try:
-                for i, (start, stop) in enumerate(bounds):
-                    idx, out, done = pending
-                    done.result()
-                    pending = start_reading(*bounds[i + 1]) if i + 1 < len(bounds) else None
-                    self.batch_rows = stop - start
-                    block = self._shift(out.to(device=self.device, dtype=self.dtype))
-                    del out, done
-                    yield idx, block
-                    del block
-            finally:
-                if pending is not None:  # the caller stopped early: let the read finish
-                    pending[2].result()
 
 
 #: Bytes per read when a file-backed array is scanned in order (the NaN/infinity check,
@@ -416,9 +384,8 @@ class FileRows:
         Native byte order.
     """
 
-    #: Read buffers kept for reuse (three: the block a caller holds, the next one, and the
-    #: one a prefetch fills meanwhile).
-    POOL_SIZE = 3
+    #: Read buffers kept for reuse (two: the block a caller holds and the next one).
+    POOL_SIZE = 2
 
     def __init__(self, fd, offset, shape, dtype):
         self._fd = fd
@@ -530,33 +497,15 @@ class FileRows:
     def gather(self, idx):
         """Rows ``idx`` (1-D integer positions, in order), as :meth:`read`: one read per
         row."""
-        out, fill = self.gather_later(idx)
-        fill()
-        return out
-
-    def gather_later(self, idx):
-        """:meth:`gather` in two halves: the buffer now, its reads when ``fill()`` is called.
-
-        Returns ``(out, fill)``; ``out`` holds the rows once ``fill()`` has returned. The
-        buffer is chosen in the calling thread (the pool is not thread-safe) and ``fill``
-        only reads the file into it, so it may run in another thread (``os.preadv``
-        releases the GIL) while the caller computes on an earlier batch: the prefetch of
-        :meth:`HostData.minibatches`. ``out`` is in use, never handed out again, as long
-        as ``fill`` or ``out`` is referenced.
-        """
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_samples):
             raise IndexError(f"row index out of range for {self.n_samples} rows.")
         out, rows = self._buffer(idx.size, row_views=True)
-        positions = (idx * self.row_bytes + self.offset).tolist()
-
-        def fill(out=out, rows=rows, positions=positions):
-            rb, fd = self.row_bytes, self._fd
-            for row, position in zip(rows, positions):
-                if os.preadv(fd, row, position) != rb:
-                    self._read_into(row[0], position)
-
-        return out, fill
+        rb, fd = self.row_bytes, self._fd
+        for row, position in zip(rows, (idx * rb + self.offset).tolist()):
+            if os.preadv(fd, row, position) != rb:
+                self._read_into(row[0], position)
+        return out
 
     def blocks(self, max_bytes=None):
         """Yield ``(start, stop, rows)`` over the array in order, about ``max_bytes`` a read

@@ -136,48 +136,6 @@ def test_file_rows_buffers_never_overwrite_kept_blocks(tmp_path):
         reader.gather([20])
 
 
-@needs_file_reads
-def test_prefetched_minibatches_equal_in_memory_and_reuse_the_pool(data, tmp_path,
-                                                                   monkeypatch):
-    # Batch i + 1 is read by a helper thread while batch i is in use: the batches are those
-    # of the array in memory, a kept batch is never overwritten, and the reads cycle
-    # through the reader's pooled buffers (no new buffer per batch).
-    M = memmap_of(data, tmp_path)
-    mapped, ram = HostData(M, CPU, torch.float32), HostData(data, CPU, torch.float32)
-    kept = []
-    batches = zip(mapped.minibatches(64, torch.Generator().manual_seed(3)),
-                  ram.minibatches(64, torch.Generator().manual_seed(3)))
-    for i, ((idx_m, xb_m), (idx_r, xb_r)) in enumerate(batches):
-        assert torch.equal(idx_m, idx_r) and torch.equal(xb_m, xb_r)
-        assert mapped.batch_rows == ram.batch_rows
-        if i == 2:
-            kept.append((xb_m, xb_r.clone()))
-    assert i == 7  # 500 rows: 7 batches of 64 and one of 52
-    assert torch.equal(*kept[0])
-    del kept, xb_m, xb_r
-    made = []
-    real_mmap = _engine.mmap.mmap
-    monkeypatch.setattr(_engine.mmap, "mmap", lambda *a: made.append(a) or real_mmap(*a))
-    for _ in range(3):  # further epochs reuse the pooled buffers
-        for _ in mapped.minibatches(64, torch.Generator()):
-            pass
-    assert made == [] and len(mapped._file._pool) == FileRows.POOL_SIZE
-
-
-@needs_file_reads
-def test_prefetched_minibatches_stop_early_cleanly(data, tmp_path):
-    M = memmap_of(data, tmp_path)
-    hd = HostData(M, CPU, torch.float32)
-    batches = hd.minibatches(64, torch.Generator().manual_seed(0))
-    first = next(batches)[1].clone()
-    batches.close()  # a read in flight is waited for, the helper thread ends
-    import threading
-    assert not any(t.name.startswith("skdeepcluster-read") and t.is_alive()
-                   for t in threading.enumerate())
-    again = next(hd.minibatches(64, torch.Generator().manual_seed(0)))[1]
-    assert torch.equal(first, again)
-
-
 @pytest.mark.skipif(proc_status("RssFile") is None, reason="needs /proc/self/status")
 def test_memmap_pages_not_resident_and_not_copied(tmp_path):
     # 34 MB of float32: reading it through the map would add it to RssFile; a copy, to RssAnon.
