@@ -88,6 +88,13 @@ EMBED_CHUNK_ROWS = 4096
 #: (``benchmarks/bench_gemm_limit.py``), with bit-identical embeddings.
 EMBED_CHUNK_ROWS_CPU = 512
 
+#: On the CPU, convolution weights (4-D parameters) are stored channels-last (NHWC) for the
+#: fit: oneDNN's kernels then keep the feature maps in that layout, and DCEC's CAE trained
+#: about a tenth faster on mnist_test (2 cores; the transposed convolutions gained most).
+#: The computation is the same up to the order of float32 sums. Other networks (the MLP,
+#: any module without 4-D parameters) are unchanged.
+CHANNELS_LAST_ON_CPU = True
+
 
 @dataclass(eq=False)
 class FitState:
@@ -282,6 +289,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         with rng_scope(seed, device):
             autoencoder = self._build_autoencoder(X.shape[1]).to(device=device,
                                                                   dtype=torch.float32)
+            if device.type == "cpu" and CHANNELS_LAST_ON_CPU:
+                autoencoder = autoencoder.to(memory_format=torch.channels_last)
             probe = torch.arange(min(2, data.n_samples), device=device)
             n_components = check_autoencoder(autoencoder, data.rows(probe),
                                              self._needs_decoder)

@@ -1,5 +1,6 @@
 """DEC, IDEC, DCEC, their shared losses and the convolutional autoencoder."""
 
+import copy
 import functools
 import re
 import warnings
@@ -239,6 +240,25 @@ def test_dcec_clusters_images(images):
     assert isinstance(model.autoencoder_, ConvAutoencoder)
     assert model.autoencoder_.input_shape == (1, 16, 16)
     np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+def test_cpu_fit_keeps_convolution_weights_channels_last(images):
+    # On the CPU the CAE trains with channels-last (NHWC) convolution weights; the network
+    # computes the same function as with the usual layout.
+    X, _ = images
+    model = small(DCEC, pretrain_epochs=2, max_iter=1).fit(X)
+    convs = [m for m in model.autoencoder_.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last)
+                         for m in convs)
+    # (with one input channel both layouts are the same memory)
+    assert all(not m.weight.is_contiguous() for m in convs if m.in_channels > 1)
+    plain = copy.deepcopy(model.autoencoder_).to(memory_format=torch.contiguous_format)
+    with torch.no_grad():
+        x = torch.from_numpy(X[:50])
+        torch.testing.assert_close(plain.encode(x), model.autoencoder_.encode(x),
+                                   rtol=1e-4, atol=1e-5)
+    mlp = small(DEC, pretrain_epochs=1, max_iter=1).fit(X)
+    assert all(p.is_contiguous() for p in mlp.autoencoder_.parameters())
 
 
 @pytest.mark.parametrize("cls", [DEC, IDEC, DCEC])
