@@ -90,7 +90,7 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
     if weight_decay:
         import skdeepcluster._pretrain as pretrain_module
 
-        plain_optimizer = pretrain_module._optimizer
+        plain_optimizer = getattr(pretrain_module._optimizer, "plain", pretrain_module._optimizer)
 
         def decayed(recipe, params, rate):
             optimizer = plain_optimizer(recipe, params, rate)
@@ -98,6 +98,7 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
                 group["weight_decay"] = weight_decay
             return optimizer
 
+        decayed.plain = plain_optimizer  # one wrapper, however many runs in the process
         pretrain_module._optimizer = decayed
     if input_noise:
         plain_encode_noise = ae.encode

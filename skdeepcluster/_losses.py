@@ -292,9 +292,14 @@ def _scale_free_from_stats(term, Z, stats):
     batch has at least two rows (one per rank), so its variance is defined."""
     total, n = stats[0], stats[1]
     mean = stats[2:-1] / n
-    variance = (stats[-1] / n - (mean * mean).sum()).clamp_min(torch.finfo(Z.dtype).eps)
+    eps = torch.finfo(Z.dtype).eps
+    raw = stats[-1] / n - (mean * mean).sum()
+    variance = raw.clamp_min(eps)
     spread = ((Z - mean.to(Z.dtype)) ** 2).sum() / n.to(Z.dtype)
-    weight = (-(total / n) / variance ** 2 * (n / Z.shape[0])).to(Z.dtype)
+    # Floored at eps, the variance is a constant (as clamp_min makes it in one process):
+    # no gradient through it.
+    weight = torch.where(raw > eps, -(total / n) / variance ** 2 * (n / Z.shape[0]),
+                         torch.zeros_like(raw)).to(Z.dtype)
     return term / variance.to(Z.dtype) + weight * (spread - spread.detach())
 
 

@@ -527,3 +527,31 @@ def test_scale_free_term_on_shares_gives_the_whole_batch_gradient(sizes):
     torch.testing.assert_close(torch.cat(grads_Z), Z.grad)
     torch.testing.assert_close(grad_C, C.grad)
     assert value == pytest.approx(float(whole), rel=1e-12)
+
+
+def test_scale_free_term_on_shares_of_a_collapsed_batch():
+    # Codes all but equal (total variance below float32's eps): the variance is floored
+    # at eps, a constant as in one process, so the shares' gradients w.r.t. the codes are
+    # those of the floored term (no closed-form variance gradient, which would be huge).
+    from skdeepcluster._losses import _scale_free_from_stats, scale_free_term
+
+    C0 = torch.tensor([[0.0, 0.0], [3.0, 0.0]])
+    Z0 = 1.0 + 1e-5 * torch.randn(6, 2, generator=torch.Generator().manual_seed(0))
+
+    def term_of(Z, C):
+        return torch.cdist(Z, C).pow(2).min(dim=1).values.mean()
+
+    Z = Z0.clone().requires_grad_()
+    scale_free_term(term_of(Z, C0), Z, 1.0).backward()
+    parts = torch.split(Z0, [4, 2])
+    stats = sum(torch.cat([(term_of(P, C0) * len(P)).reshape(1).double(),
+                           torch.tensor([float(len(P))], dtype=torch.float64),
+                           P.sum(0).double(), (P * P).sum().reshape(1).double()])
+                for P in parts)
+    grads = []
+    for P in parts:
+        Zp = P.clone().requires_grad_()
+        _scale_free_from_stats(term_of(Zp, C0), Zp, stats).backward()
+        grads.append(len(P) / 6 * Zp.grad)
+    assert torch.isfinite(torch.cat(grads)).all()
+    torch.testing.assert_close(torch.cat(grads), Z.grad)
