@@ -20,6 +20,7 @@ __all__ = [
     "KMeansResult",
     "KMeansRuns",
     "assign_nearest",
+    "autocast_dtype",
     "centers_from_sums",
     "count_based_center_update",
     "farthest_points",
@@ -46,14 +47,27 @@ __all__ = [
 ONE_HOT_VALUES = 2**22
 
 
-def _autocast_off(device_type):
-    """A context that turns autocast off when it is on (else a no-op, cheaper to enter)."""
+def autocast_dtype(device_type):
+    """The dtype :class:`torch.autocast` computes in on ``device_type`` now, or None when off."""
     try:
         on = torch.is_autocast_enabled(device_type)
     except TypeError:  # torch < 2.4
         on = (torch.is_autocast_enabled() if device_type == "cuda"
               else torch.is_autocast_cpu_enabled())
-    return torch.autocast(device_type, enabled=False) if on else contextlib.nullcontext()
+    if not on:
+        return None
+    try:
+        return torch.get_autocast_dtype(device_type)
+    except AttributeError:  # torch < 2.4
+        return (torch.get_autocast_gpu_dtype() if device_type == "cuda"
+                else torch.get_autocast_cpu_dtype())
+
+
+def _autocast_off(device_type):
+    """A context that turns autocast off when it is on (else a no-op, cheaper to enter)."""
+    if autocast_dtype(device_type) is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, enabled=False)
 
 
 def _full_precision(t):

@@ -26,8 +26,9 @@ updates: see :func:`resolve_pretrain_epochs`.
 With ``memory`` (a folder or a :class:`joblib.Memory`), the pretrained network is cached,
 keyed on the training data, the untrained network (architecture and initial weights, which
 the seed determines), the recipe, its length, batch size and learning rate, the seed, the
-device and the versions of the package and of torch: a search over clustering parameters
-then pretrains once per training set.
+device, the precision (float32 or an enclosing :class:`torch.autocast`'s dtype) and the
+versions of the package and of torch: a search over clustering parameters then pretrains
+once per training set.
 """
 
 import itertools
@@ -44,6 +45,7 @@ from ._engine import (
     run_epochs,
     seeded_generator,
 )
+from ._kmeans import autocast_dtype
 from ._losses import reconstruction_loss
 
 __all__ = ["PRETRAIN_RECIPES", "pretrain_autoencoder", "pretrained_autoencoder",
@@ -221,16 +223,17 @@ def pretrain_autoencoder(autoencoder, data, *, recipe, n_epochs, batch_size, lea
 
 
 def _pretrain_job(X, network, recipe, n_epochs, batch_size, learning_rate, seed, device,
-                  versions=None, *, initial_autoencoder, data=None, owner=None, callbacks=(),
-                  verbose=0):
+                  versions=None, precision=None, *, initial_autoencoder, data=None, owner=None,
+                  callbacks=(), verbose=0):
     """Pretrain ``initial_autoencoder`` in place; returns it and its history records.
 
     A pure function of its positional arguments, what the ``memory`` cache is keyed on
     (``network`` is :func:`network_key` of ``initial_autoencoder``; ``versions``, the
-    package's and torch's, is only part of the key: another version may train another
-    network from the same arguments, so it does not reuse this one); ``data`` (the
-    training set already wrapped for ``device``), ``owner``, ``callbacks`` and ``verbose``
-    only change how it runs.
+    package's and torch's, and ``precision``, the :class:`torch.autocast` dtype the caller
+    fits under, are only part of the key: another version, or a network trained in
+    bfloat16, is another network, so it does not reuse this one); ``data`` (the training
+    set already wrapped for ``device``), ``owner``, ``callbacks`` and ``verbose`` only
+    change how it runs.
     """
     device = torch.device(device)
     if data is None:
@@ -271,8 +274,10 @@ def pretrained_autoencoder(memory, X, initial_autoencoder, *, recipe, n_epochs, 
         job = memory.cache(_pretrain_job, ignore=["initial_autoencoder", "data", "owner",
                                                   "callbacks", "verbose"])
     # The network's weights are read (and hashed) only when there is a cache to key.
+    precision = autocast_dtype(torch.device(device).type)
     args = (X, network_key(initial_autoencoder) if cached else None, recipe, int(n_epochs),
-            int(batch_size), float(learning_rate), int(seed), str(device), _versions())
+            int(batch_size), float(learning_rate), int(seed), str(device), _versions(),
+            "float32" if precision is None else f"autocast {precision}")
     kwargs = {"initial_autoencoder": initial_autoencoder, "data": data, "owner": owner,
               "callbacks": callbacks, "verbose": verbose}
     hit = cached and job.check_call_in_cache(*args, **kwargs)

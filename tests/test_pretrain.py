@@ -304,6 +304,13 @@ def test_memory_key(blobs, tmp_path, count_pretrainings, monkeypatch):
     assert len(count_pretrainings) == 9
     AEKMeans(3, **base).fit(X)                                         # this version: cached
     assert len(count_pretrainings) == 9
+    # a network pretrained under bfloat16 autocast is another network
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        AEKMeans(3, **base).fit(X)
+        AEKMeans(3, **base).fit(X)                                     # cached in bfloat16
+    assert len(count_pretrainings) == 10
+    AEKMeans(3, **base).fit(X)                                         # float32: cached
+    assert len(count_pretrainings) == 10
 
 
 def test_grid_search_pretrains_once_per_fold(blobs, tmp_path, count_pretrainings):
