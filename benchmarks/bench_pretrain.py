@@ -58,7 +58,7 @@ def load(name, n_rows=None, seed=0, input_scale="unit"):
 
 def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=256,
           input_dropout=0.0, tag="", learning_rate=None, init="default", weight_decay=0.0,
-          input_noise=0.0):
+          input_noise=0.0, autocast=None):
     """AE+KM accuracy at several step counts of one pretraining run (no refit per length)."""
     import math
 
@@ -114,7 +114,7 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
         if record["phase"] == "pretrain" and record["epoch"] in marks:
             with torch.no_grad():
                 ae.eval()
-                Z = ae.encode(torch.from_numpy(X)).numpy()
+                Z = ae.encode(torch.from_numpy(X)).float().numpy()
                 ae.train()
             labels = KMeans(k, n_init=10, random_state=seed).fit(Z).labels_
             emit({"dataset": name, "rows": len(X), "seed": seed, "recipe": recipe + tag,
@@ -126,7 +126,7 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
         return False
 
     try:
-        with rng_scope(seed, device):
+        with rng_scope(seed, device), precision_scope(autocast):
             pretrain_autoencoder(ae, data, recipe=recipe, n_epochs=n_epochs,
                                  batch_size=batch_size,
                                  learning_rate=learning_rate or AUTO_LEARNING_RATE[recipe],
@@ -167,6 +167,9 @@ def main(argv=None):
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--input-noise", type=float, default=0.0,
                         help="standard deviation of Gaussian noise on the input (denoising)")
+    parser.add_argument("--autocast", choices=["bf16"], default=None,
+                        help="pretrain (--curve) or fit (--estimators) under torch.autocast "
+                             "on the CPU in this dtype")
     parser.add_argument("--checkpoints", type=int, nargs="+",
                         default=[500, 1000, 2000, 4000, 8000])
     args = parser.parse_args(argv)
@@ -177,7 +180,7 @@ def main(argv=None):
             for n_rows in args.rows:
                 for seed in args.seeds:
                     defaults(name, n_rows, seed, args.estimators, json.loads(args.configs[0]),
-                             args.cache_dir, args.output)
+                             args.cache_dir, args.output, args.autocast)
         return None
     if args.curve:
         for name in args.datasets:
@@ -215,11 +218,14 @@ def main(argv=None):
                             tag += f" noise{args.input_noise:g}"
                         if args.input_scale != "unit":
                             tag += f" x-{args.input_scale}"
+                        if args.autocast:
+                            tag += f" {args.autocast}"
                         curve(name, X, y, seed, recipe, args.max_steps,
                               [c for c in args.checkpoints if c <= args.max_steps], args.output,
                               batch_size=args.batch_size, input_dropout=args.input_dropout,
                               tag=tag, learning_rate=args.lr, init=args.init,
-                              weight_decay=args.weight_decay, input_noise=args.input_noise)
+                              weight_decay=args.weight_decay, input_noise=args.input_noise,
+                              autocast=args.autocast)
         return None
     import skdeepcluster
     for name in args.datasets:
@@ -250,7 +256,18 @@ def main(argv=None):
                     emit(rec, args.output)
 
 
-def defaults(name, n_rows, seed, estimators, params, cache_dir, output):
+def precision_scope(autocast):
+    """``torch.autocast`` on the CPU in ``autocast`` ("bf16"), or a no-op for None."""
+    import contextlib
+
+    import torch
+
+    if autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype={"bf16": torch.bfloat16}[autocast])
+
+
+def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast=None):
     """Each estimator with its default parameters (``params`` added), one shared cache."""
     import skdeepcluster
 
@@ -272,12 +289,13 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output):
             kwargs["input_shape"] = image_shape
         model = getattr(skdeepcluster, est)(**kwargs)
         start = time.perf_counter()
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), precision_scope(autocast):
             warnings.simplefilter("ignore")
             model.fit(X)
         seconds = time.perf_counter() - start
         pre = [r for r in model.history_ if r["phase"].startswith("pretrain")]
-        emit({**base, "config": spec + (" " + json.dumps(params) if params else ""),
+        emit({**base, "config": spec + (" " + json.dumps(params) if params else "")
+              + (f" {autocast}" if autocast else ""),
               "acc": cluster_accuracy(y, model.labels_),
               "nmi": normalized_mutual_info_score(y, model.labels_), "seconds": seconds,
               "pretrain_seconds": sum(r["seconds"] for r in pre),

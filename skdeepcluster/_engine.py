@@ -27,6 +27,7 @@ from ._distributed import (
     sum_across_,
     world_size,
 )
+from ._kmeans import autocast_dtype
 
 __all__ = ["HostData", "TrainingDivergedError", "adam_rows_", "backward_step",
            "caller_stacklevel", "check_finite",
@@ -609,6 +610,11 @@ def backward_step(optimizer, loss, n_rows=None, group=None):
     Inside a process group (``group``), the gradients of the optimiser's tensors are first
     averaged over the ranks, each weighted by its ``n_rows`` rows in the step
     (:func:`~skdeepcluster._distributed.average_gradients_`).
+
+    Under :class:`torch.autocast` the cache of low-precision weight copies is emptied after
+    the step: autocast keeps the copy of each weight it casts until the outermost autocast
+    region exits, so in a fit run inside one every later step would compute with the
+    first step's weights and the network would not train.
     """
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -616,6 +622,8 @@ def backward_step(optimizer, loss, n_rows=None, group=None):
         average_gradients_([p for g in optimizer.param_groups for p in g["params"]], n_rows,
                            group)
     optimizer.step()
+    if autocast_dtype(loss.device.type) is not None:
+        torch.clear_autocast_cache()
 
 
 def check_callbacks(callbacks):

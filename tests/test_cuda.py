@@ -102,7 +102,8 @@ def test_predict_from_memmap_streams_to_cuda_like_in_memory(blobs, tmp_path):
 def test_fit_under_bf16_autocast_runs_and_returns_float32(blobs):
     # The clustering steps run in float32 under autocast (tests/test_deep.py checks the
     # quality under the CPU's autocast). On this GPU, IDEC on these blobs merged two of them
-    # under bf16 (ARI 0.57, 2026-11-30): autocast is a speed experiment, not a default.
+    # under bf16 (ARI 0.57, 2026-11-30), but that was before backward_step emptied autocast's
+    # weight cache: the network then did not train after its first step. Not re-run since.
     X, _ = blobs
     with torch.autocast("cuda", dtype=torch.bfloat16):
         model = IDEC(**_DEEP["IDEC"][1], device="cuda").fit(X)

@@ -490,3 +490,37 @@ def test_fit_under_cpu_bf16_autocast_keeps_float32_clustering(name):
         model = cls(**params).fit(X)
     assert model.cluster_centers_.dtype == np.float32
     assert adjusted_rand_score(y, model.labels_) > 0.9
+
+
+@pytest.mark.parametrize("name", ["AEKMeans", "IDEC", "DCEC"])
+def test_fit_under_autocast_trains_the_network(name):
+    # torch.autocast keeps the bfloat16 copy of each weight until the outermost autocast
+    # region exits; a fit inside one used the first step's copies for every later step, so
+    # the pretraining loss never moved (each epoch's loss was the same number). Now every
+    # phase trains, and its losses follow the float32 fit's (bfloat16 matrix products).
+    from skdeepcluster import DCEC, IDEC, AEKMeans
+
+    cls = {"AEKMeans": AEKMeans, "IDEC": IDEC, "DCEC": DCEC}[name]
+    X, _ = make_blobs(n_samples=256, n_features=64, centers=3, random_state=0)
+    X = ((X - X.min(0)) / (X.max(0) - X.min(0))).astype(np.float32)
+    params = {"n_clusters": 3, "pretrain_epochs": 6, "batch_size": 64, "random_state": 0,
+              "device": "cpu"}
+    if name == "DCEC":
+        params.update(input_shape=(8, 8), max_iter=3)
+    elif name == "IDEC":
+        params.update(hidden_dims=(32,), n_components=3, max_iter=3, update_interval=2)
+    else:
+        params.update(hidden_dims=(32,), n_components=3)
+
+    def losses(model, phase, key):
+        return np.array([r[key] for r in model.history_ if r["phase"] == phase])
+
+    plain = cls(**params).fit(X)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = cls(**params).fit(X)
+    rec = losses(mixed, "pretrain", "reconstruction")
+    assert rec[-1] < 0.7 * rec[0]
+    np.testing.assert_allclose(rec, losses(plain, "pretrain", "reconstruction"), rtol=0.1)
+    if name != "AEKMeans":
+        loss = losses(mixed, "cluster", "loss")
+        assert len(np.unique(loss)) == len(loss)
