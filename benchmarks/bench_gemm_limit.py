@@ -525,6 +525,12 @@ def profile_pretraining(X, autoencoder, batch_size):
 
 
 # ----------------------------------------------------------------------------- main
+def cpu_has_native_bf16():
+    """Whether this CPU computes bfloat16 products natively (AVX512-BF16 or AMX tiles)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
 def run_cuda(X, layers_enc, layers_all, args):
     device = torch.device("cuda")
     out = [f"## CUDA: {torch.cuda.get_device_name(device)}", "",
@@ -571,6 +577,9 @@ def main(argv=None):
     parser.add_argument("--no-cuda", action="store_true", help="skip the CUDA section")
     parser.add_argument("--no-cpu", action="store_true",
                         help="skip the CPU sections (a GPU machine's run)")
+    parser.add_argument("--cpu-bf16", action="store_true",
+                        help="also time the CPU phases under torch.autocast in bfloat16 "
+                             "(when the CPU has AVX512-BF16 or AMX)")
     parser.add_argument("--output", default=None, help="write the Markdown here as well")
     args = parser.parse_args(argv)
     if args.threads:
@@ -598,6 +607,23 @@ def main(argv=None):
             phase_table(phases, square, network, f"Phases on {args.dataset} "
                         f"(n={X.shape[0]}, batch {args.batch_size}), CPU fp32"),
         ]
+    if args.cpu_bf16 and not args.no_cpu:
+        if cpu_has_native_bf16():
+            log("CPU autocast bf16: GEMM limit")
+            rows16, square16, network16 = gemm_limit(layers_all, args.batch_size, args.square,
+                                                     cpu, torch.bfloat16, args.repeats)
+            log("CPU autocast bf16: phases")
+            phases16 = measure_phases(X, layers_enc, layers_all, args, cpu, torch.bfloat16)
+            sections += [
+                gemm_table(rows16, square16, network16, f"GEMM limit, CPU bf16 "
+                           f"({torch.get_num_threads()} threads, batch {args.batch_size})"),
+                phase_table(phases16, square, network, f"Phases on {args.dataset} "
+                            f"(n={X.shape[0]}, batch {args.batch_size}), CPU autocast bf16; "
+                            "'% of GEMM limit' against the fp32 limits above"),
+            ]
+        else:
+            sections.append("### CPU autocast bf16\n\nNot run: this CPU has no native "
+                            "bfloat16 instructions (AVX512-BF16 or AMX).\n")
     if args.profile and not args.no_cpu:
         log("CPU: profile")
         sections.append(profile_pretraining(X, probe, args.batch_size))
