@@ -57,13 +57,16 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", default=None,
                         help="clustering methods to time (default: all)")
     parser.add_argument("--no-cae", action="store_true", help="skip the CAE rows")
+    parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                        help="the estimators' precision parameter")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     X, y, image_shape = load_dataset(args.dataset, args.data_dir)
     k = len(np.unique(y))
     E = args.epochs
-    common = {"n_clusters": k, "random_state": 0, "batch_size": 256, "n_init": 1}
+    common = {"n_clusters": k, "random_state": 0, "batch_size": 256, "n_init": 1,
+              "precision": args.precision}
     rows = []
 
     mlp = AEKMeans(pretrain_epochs=E, **common).fit(X)
@@ -85,7 +88,7 @@ def main(argv=None):
 
     if not args.methods or "DCTLKMeans" in args.methods:
         dctl = DCTLKMeans(n_clusters=k, input_shape=image_shape, max_iter=E, tol=0.0,
-                          random_state=0).fit(X)
+                          random_state=0, precision=args.precision).fit(X)
         rows.append(("DCTLKMeans (2 x 3 filters 9x9, outer iteration)", "cluster",
                      *_median_seconds(dctl, "cluster")))
     if args.no_cae:
@@ -106,7 +109,8 @@ def _print(rows, args, argv, E, n_samples):
         "",
         f"Command: `python benchmarks/bench_epoch_time.py {' '.join(argv or sys.argv[1:])}`",
         "",
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; median of {E} "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, precision "
+        f"{args.precision}; median of {E} "
         "epochs. A DEC-family clustering epoch includes its share of the target updates "
         "(T=140 steps); a CenteringKM epoch its k-means refit on the whole embedding (warm "
         "start, on the device); a DCN epoch its per-batch re-encoding, assignment and centre "

@@ -159,6 +159,9 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+    precision : {"float32", "bfloat16"}, default="float32"
+        Precision of the network's products (``"bfloat16"``: under :class:`torch.autocast`;
+        see :class:`AEKMeans` and the :ref:`User Guide <mixed_precision>`).
     callbacks : list of callable, default=None
         ``callback(estimator, record) -> bool`` after every iteration; True stops.
 
@@ -256,6 +259,7 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
         random_state=None,
         verbose=0,
         device="auto",
+        precision="float32",
         callbacks=None,
     ):
         self.n_clusters = n_clusters
@@ -281,6 +285,7 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.callbacks = callbacks
 
     def _resolved(self, name):

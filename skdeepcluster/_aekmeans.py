@@ -65,6 +65,12 @@ class AEKMeans(BaseDeepClusterer):
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
         Training device; ``"auto"`` uses CUDA when available. A missing CUDA device warns
         and falls back to the CPU. Fitted networks always live on the CPU.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Precision of the network's matrix products and convolutions. ``"bfloat16"`` runs
+        them under :class:`torch.autocast` (weights, optimiser state, embedding, k-means and
+        fitted attributes stay float32), in ``fit`` and in ``predict``/``transform`` alike;
+        fast on CPUs with AVX512-BF16 or AMX and on recent GPUs, slow elsewhere. See the
+        :ref:`User Guide <mixed_precision>`.
     callbacks : list of callable, default=None
         ``callback(estimator, record) -> bool`` called after every epoch with the epoch's
         history record; returning True stops the phase.
@@ -131,6 +137,7 @@ class AEKMeans(BaseDeepClusterer):
         random_state=None,
         verbose=0,
         device="auto",
+        precision="float32",
         callbacks=None,
     ):
         self.n_clusters = n_clusters
@@ -147,4 +154,5 @@ class AEKMeans(BaseDeepClusterer):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.callbacks = callbacks

@@ -62,6 +62,7 @@ from ._engine import (
     inference_device,
     make_optimizer,
     minibatch_pass,
+    precision_scope,
     resolve_device,
     rng_scope,
     seeded_generator,
@@ -199,6 +200,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str, torch.device, None],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "callbacks": [None, list, tuple],
     }
 
@@ -286,7 +288,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         data = HostData(X, device, torch.float32)
         data.group = group
         history = []
-        with rng_scope(seed, device):
+        with rng_scope(seed, device), precision_scope(self.precision, device):
             autoencoder = self._build_autoencoder(X.shape[1]).to(device=device,
                                                                   dtype=torch.float32)
             if device.type == "cpu" and CHANNELS_LAST_ON_CPU:
@@ -320,7 +322,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         # The fit's per-sample tensors (embedding, labels, codes, ADMM variables) are freed
         # before the final pass embeds the training set once more.
         del state
-        labels, dist = self._labels_distances(X, final_embedding)
+        labels, dist = self._labels_distances(X, final_embedding)  # as predict(X) computes
         self.labels_ = labels
         self.inertia_ = float(dist.sum(dtype=np.float64))
         n_distinct = len(np.unique(labels))
@@ -508,7 +510,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         if device.type != "cpu":
             autoencoder = copy.deepcopy(autoencoder).to(device)
         data = HostData(X, device, torch.float32, keep_on_device=False)
-        return embed(autoencoder, data).cpu()
+        with precision_scope(self.precision, device):
+            return embed(autoencoder, data).cpu()
 
     def _labels_distances(self, X, Z=None):
         """Labels and squared distances of ``X`` (or of its embedding ``Z`` when given)."""

@@ -135,6 +135,9 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         0 is silent; 1 shows a progress bar per phase (``tqdm`` if installed, otherwise
         one line per epoch on stderr).
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+    precision : {"float32", "bfloat16"}, default="float32"
+        Precision of the network's products (``"bfloat16"``: under :class:`torch.autocast`;
+        see :class:`AEKMeans` and the :ref:`User Guide <mixed_precision>`).
     callbacks : list of callable, default=None
         ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
 
@@ -236,6 +239,7 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         random_state=None,
         verbose=0,
         device="auto",
+        precision="float32",
         callbacks=None,
     ):
         self.n_clusters = n_clusters
@@ -261,6 +265,7 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.callbacks = callbacks
 
     _fit_state = _ConcreteState

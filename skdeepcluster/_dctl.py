@@ -106,6 +106,9 @@ class DCTLKMeans(BaseDeepClusterer):
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
+    precision : {"float32", "bfloat16"}, default="float32"
+        Precision of the network's products (``"bfloat16"``: under :class:`torch.autocast`;
+        see :class:`AEKMeans` and the :ref:`User Guide <mixed_precision>`).
     callbacks : list of callable, default=None
         ``callback(estimator, record) -> bool`` after every outer iteration.
 
@@ -172,6 +175,7 @@ class DCTLKMeans(BaseDeepClusterer):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str, torch.device, None],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "callbacks": [None, list, tuple],
     }
     _fit_state = _DCTLState
@@ -197,6 +201,7 @@ class DCTLKMeans(BaseDeepClusterer):
         random_state=None,
         verbose=0,
         device="auto",
+        precision="float32",
         callbacks=None,
     ):
         self.n_clusters = n_clusters
@@ -216,6 +221,7 @@ class DCTLKMeans(BaseDeepClusterer):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.callbacks = callbacks
 
     # ---------------------------------------------------------------- network

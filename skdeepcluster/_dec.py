@@ -186,6 +186,9 @@ class DEC(_BaseDEC):
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
         Training device; ``"auto"`` uses CUDA when available. Fitted networks live on the
         CPU.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Precision of the network's products (``"bfloat16"``: under :class:`torch.autocast`;
+        see :class:`AEKMeans` and the :ref:`User Guide <mixed_precision>`).
     callbacks : list of callable, default=None
         ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
     n_components : int, default=10
@@ -286,6 +289,7 @@ class DEC(_BaseDEC):
         random_state=None,
         verbose=0,
         device="auto",
+        precision="float32",
         callbacks=None,
     ):
         self.n_clusters = n_clusters
@@ -309,6 +313,7 @@ class DEC(_BaseDEC):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.callbacks = callbacks
 
 
@@ -377,6 +382,9 @@ class IDEC(_BaseDEC):
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
         Training device; ``"auto"`` uses CUDA when available. Fitted networks live on the
         CPU.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Precision of the network's products (``"bfloat16"``: under :class:`torch.autocast`;
+        see :class:`AEKMeans` and the :ref:`User Guide <mixed_precision>`).
     callbacks : list of callable, default=None
         ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
     n_components : int, default=10
@@ -473,6 +481,7 @@ class IDEC(_BaseDEC):
         random_state=None,
         verbose=0,
         device="auto",
+        precision="float32",
         callbacks=None,
     ):
         self.n_clusters = n_clusters
@@ -497,6 +506,7 @@ class IDEC(_BaseDEC):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.callbacks = callbacks
 
     _parameter_constraints: dict = {
@@ -572,6 +582,9 @@ class DCEC(_BaseDEC):
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
         Training device; ``"auto"`` uses CUDA when available. Fitted networks live on the
         CPU.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Precision of the network's products (``"bfloat16"``: under :class:`torch.autocast`;
+        see :class:`AEKMeans` and the :ref:`User Guide <mixed_precision>`).
     callbacks : list of callable, default=None
         ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
     input_shape : tuple of int or None, default=None
@@ -686,6 +699,7 @@ class DCEC(_BaseDEC):
         random_state=None,
         verbose=0,
         device="auto",
+        precision="float32",
         callbacks=None,
     ):
         self.n_clusters = n_clusters
@@ -710,6 +724,7 @@ class DCEC(_BaseDEC):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.callbacks = callbacks
 
     def _check_network_params(self, X):

@@ -180,6 +180,9 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         0 is silent; 1 shows a progress bar per phase.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
         Training device; ``"auto"`` uses CUDA when available.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Precision of the network's products (``"bfloat16"``: under :class:`torch.autocast`;
+        see :class:`AEKMeans` and the :ref:`User Guide <mixed_precision>`).
     callbacks : list of callable, default=None
         ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
 
@@ -266,6 +269,7 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         random_state=None,
         verbose=0,
         device="auto",
+        precision="float32",
         callbacks=None,
     ):
         self.n_clusters = n_clusters
@@ -289,6 +293,7 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.callbacks = callbacks
 
     def _check_method_params(self, X):
@@ -427,6 +432,9 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         0 is silent; 1 shows a progress bar per phase.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default="auto"
         Training device; ``"auto"`` uses CUDA when available.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Precision of the network's products (``"bfloat16"``: under :class:`torch.autocast`;
+        see :class:`AEKMeans` and the :ref:`User Guide <mixed_precision>`).
     callbacks : list of callable, default=None
         ``callback(estimator, record) -> bool`` after every epoch; True stops the phase.
 
@@ -505,6 +513,7 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         random_state=None,
         verbose=0,
         device="auto",
+        precision="float32",
         callbacks=None,
     ):
         self.n_clusters = n_clusters
@@ -528,6 +537,7 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.precision = precision
         self.callbacks = callbacks
 
     def _init_clustering(self, state):

@@ -29,7 +29,7 @@ from ._distributed import (
 )
 from ._kmeans import autocast_dtype
 
-__all__ = ["HostData", "TrainingDivergedError", "adam_rows_", "backward_step",
+__all__ = ["PRECISIONS", "HostData", "TrainingDivergedError", "adam_rows_", "backward_step",
            "caller_stacklevel", "check_finite",
            "check_random_state_local", "epoch_loop", "host_tensor", "make_optimizer",
            "minibatch_pass", "progress_message", "resolve_device", "rng_scope", "run_epochs",
@@ -602,6 +602,24 @@ def make_optimizer(name, params, learning_rate, momentum=0.0):
     fused = bool(params) and all(
         p.device.type in FUSED_OPTIMIZER_DEVICES and p.is_floating_point() for p in params)
     return cls(params, fused=fused or None, **options)
+
+
+#: The ``precision`` parameter of the deep estimators: the dtype their network computes in
+#: (``None``: as the caller's context has it, float32 unless inside a ``torch.autocast``).
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+def precision_scope(precision, device):
+    """The context a deep estimator's network computes in for its ``precision`` parameter.
+
+    ``"float32"`` adds nothing (a caller's own :class:`torch.autocast` still applies);
+    ``"bfloat16"`` is :class:`torch.autocast` on ``device``'s type in bfloat16. The closed-form
+    steps (k-means, targets, distances) turn autocast off and compute in float32.
+    """
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype)
 
 
 def backward_step(optimizer, loss, n_rows=None, group=None):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from _estimators import deep_estimators
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import NotFittedError
@@ -524,3 +525,40 @@ def test_fit_under_autocast_trains_the_network(name):
     if name != "AEKMeans":
         loss = losses(mixed, "cluster", "loss")
         assert len(np.unique(loss)) == len(loss)
+
+
+_PRECISION_FAST = {"n_clusters": 3, "hidden_dims": (32,), "n_components": 3,
+                   "pretrain_epochs": 8, "batch_size": 64, "n_init": 2, "random_state": 0}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tiny IDEC
+@pytest.mark.parametrize("name", sorted(deep_estimators(
+    _PRECISION_FAST, max_iter=3, update_interval=2, dcec_max_iter=2)))
+def test_precision_bfloat16_is_the_fit_under_autocast(name):
+    # precision="bfloat16" runs fit, predict and transform under bfloat16 autocast: the same
+    # fit as a float32 estimator called inside torch.autocast, with float32 attributes, and
+    # predict(X_train) giving labels_ (the embedding computed in the same precision).
+    cls, params = deep_estimators(_PRECISION_FAST, max_iter=3, update_interval=2,
+                                  dcec_max_iter=2)[name]
+    X, _ = make_blobs(n_samples=192, n_features=16, centers=3, random_state=0)
+    X = ((X - X.min(0)) / (X.max(0) - X.min(0))).astype(np.float32)
+    if cls.__name__ == "DCEC":
+        params = {**params, "input_shape": (4, 4)}
+    elif cls.__name__ == "DCTLKMeans":  # 1 filter of 1x1 puts every row in one cluster here
+        params = {**params, "input_shape": (4, 4), "n_filters": (2,), "kernel_size": 3}
+    model = cls(**params, precision="bfloat16").fit(X)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        context = cls(**params).fit(X)
+    plain = cls(**params).fit(X)
+    np.testing.assert_array_equal(model.cluster_centers_, context.cluster_centers_)
+    np.testing.assert_array_equal(model.labels_, context.labels_)
+    assert model.cluster_centers_.dtype == np.float32
+    assert model.transform(X).dtype == np.float32
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    # the network really computed in bfloat16: its embedding differs from float32's
+    assert not np.array_equal(model.cluster_centers_, plain.cluster_centers_)
+
+
+def test_precision_is_validated():
+    with pytest.raises(InvalidParameterError, match="precision"):
+        AEKMeans(2, precision="float16").fit(np.random.rand(20, 4))
