@@ -71,6 +71,7 @@ USER_ENV = {var: os.environ.get(var) for var in ENV_VARS}
 # wait policy then applies (see skdeepcluster._threads).
 import skdeepcluster  # noqa: I001
 from skdeepcluster import DEC, IDEC, AEKMeans, ConcreteKMeans
+from skdeepcluster._engine import cpu_has_native_bf16
 from skdeepcluster.datasets import load_dataset
 from skdeepcluster.networks import MLPAutoencoder
 
@@ -525,12 +526,6 @@ def profile_pretraining(X, autoencoder, batch_size):
 
 
 # ----------------------------------------------------------------------------- main
-def cpu_has_native_bf16():
-    """Whether this CPU computes bfloat16 products natively (AVX512-BF16 or AMX tiles)."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
 def run_cuda(X, layers_enc, layers_all, args):
     device = torch.device("cuda")
     out = [f"## CUDA: {torch.cuda.get_device_name(device)}", "",

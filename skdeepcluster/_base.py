@@ -57,6 +57,7 @@ from ._engine import (
     check_callbacks,
     check_host_data,
     check_random_state_local,
+    cpu_has_native_bf16,
     epoch_loop,
     forget_fit,
     inference_device,
@@ -285,6 +286,14 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         check_same_data(group, X, device)
         if group is not None:  # one seed for every rank (random_state=None draws per rank)
             seed = int(broadcast_(torch.tensor([seed], device=device), group)[0])
+        if self.precision == "bfloat16" and device.type == "cpu" and not cpu_has_native_bf16():
+            warnings.warn(
+                "precision='bfloat16' on a CPU without native bfloat16 instructions "
+                "(AVX512-BF16 or AMX): PyTorch emulates them, which is slower than "
+                "precision='float32'.",
+                UserWarning,
+                stacklevel=caller_stacklevel(),
+            )
         data = HostData(X, device, torch.float32)
         data.group = group
         history = []

@@ -29,11 +29,26 @@ from ._distributed import (
 )
 from ._kmeans import autocast_dtype
 
-__all__ = ["PRECISIONS", "HostData", "TrainingDivergedError", "adam_rows_", "backward_step",
-           "caller_stacklevel", "check_finite",
-           "check_random_state_local", "epoch_loop", "host_tensor", "make_optimizer",
-           "minibatch_pass", "progress_message", "resolve_device", "rng_scope", "run_epochs",
-           "seeded_generator"]
+__all__ = [
+    "PRECISIONS",
+    "HostData",
+    "TrainingDivergedError",
+    "adam_rows_",
+    "backward_step",
+    "caller_stacklevel",
+    "check_finite",
+    "check_random_state_local",
+    "cpu_has_native_bf16",
+    "epoch_loop",
+    "host_tensor",
+    "make_optimizer",
+    "minibatch_pass",
+    "progress_message",
+    "resolve_device",
+    "rng_scope",
+    "run_epochs",
+    "seeded_generator",
+]
 
 #: Rows per chunk for full passes over the data (distances, predictions). Large enough to
 #: amortise the per-call overhead, small enough for the working set to stay in cache.
@@ -607,6 +622,12 @@ def make_optimizer(name, params, learning_rate, momentum=0.0):
 #: The ``precision`` parameter of the deep estimators: the dtype their network computes in
 #: (``None``: as the caller's context has it, float32 unless inside a ``torch.autocast``).
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+def cpu_has_native_bf16():
+    """Whether this CPU computes bfloat16 products natively (AVX512-BF16 or AMX tiles)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def precision_scope(precision, device):

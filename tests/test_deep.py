@@ -562,3 +562,21 @@ def test_precision_bfloat16_is_the_fit_under_autocast(name):
 def test_precision_is_validated():
     with pytest.raises(InvalidParameterError, match="precision"):
         AEKMeans(2, precision="float16").fit(np.random.rand(20, 4))
+
+
+def test_precision_bfloat16_warns_on_a_cpu_without_native_bfloat16(monkeypatch):
+    import skdeepcluster._base as base_module
+
+    X = np.random.RandomState(0).rand(40, 6).astype(np.float32)
+    params = {"hidden_dims": (8,), "n_components": 2, "pretrain_epochs": 1, "n_init": 1,
+              "random_state": 0, "device": "cpu"}
+    monkeypatch.setattr(base_module, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="without native bfloat16"):
+        AEKMeans(2, precision="bfloat16", **params).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        AEKMeans(2, **params).fit(X)  # float32: nothing to say
+    monkeypatch.setattr(base_module, "cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        AEKMeans(2, precision="bfloat16", **params).fit(X)
