@@ -257,14 +257,11 @@ def main(argv=None):
 
 
 def precision_scope(autocast):
-    """``torch.autocast`` on the CPU in ``autocast`` ("bf16"), or a no-op for None."""
-    import contextlib
+    """The package's own context for ``precision="bfloat16"`` on the CPU ("bf16"), or a
+    no-op for None: what an estimator's ``precision`` parameter runs its network in."""
+    from skdeepcluster._engine import precision_scope as scope
 
-    import torch
-
-    if autocast is None:
-        return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype={"bf16": torch.bfloat16}[autocast])
+    return scope({None: "float32", "bf16": "bfloat16"}[autocast], "cpu")
 
 
 def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast=None):

@@ -51,6 +51,7 @@ from ._distributed import (
     world_size,
 )
 from ._engine import (
+    PRECISIONS,
     HostData,
     backward_step,
     caller_stacklevel,
@@ -201,7 +202,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str, torch.device, None],
-        "precision": [StrOptions({"float32", "bfloat16"})],
+        "precision": [StrOptions(set(PRECISIONS))],
         "callbacks": [None, list, tuple],
     }
 

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseDeepClusterer, FitState, set_labels
 from ._distributed import gather_rows, shard_sizes
-from ._engine import adam_rows_
+from ._engine import PRECISIONS, adam_rows_
 from ._kmeans import kmeans
 from ._losses import log_det_regularizer
 from .networks import ConvTransform, code_prior_prox, conv_transform_geometry
@@ -175,7 +175,7 @@ class DCTLKMeans(BaseDeepClusterer):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "device": [str, torch.device, None],
-        "precision": [StrOptions({"float32", "bfloat16"})],
+        "precision": [StrOptions(set(PRECISIONS))],
         "callbacks": [None, list, tuple],
     }
     _fit_state = _DCTLState
