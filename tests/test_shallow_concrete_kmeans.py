@@ -534,6 +534,48 @@ def test_memory_mapped_input_is_read_in_place(tmp_path, blobs):
     np.testing.assert_allclose(in_memory.numpy(), blobs[0] - blobs[0].mean(axis=0))
 
 
+def test_concrete_phase_trains_on_a_subset_of_a_large_set(tmp_path, blobs, monkeypatch):
+    # Above CONCRETE_MAX_ROWS rows the concrete phase sees a random subset of that many
+    # rows (the same rows whether X is dense, CSR or a memory map, weighted by their own
+    # sample weights); the refinement then runs on every row.
+    import skdeepcluster._losses as losses
+    import skdeepcluster._shallow as shallow
+
+    X = np.abs(blobs[0])
+    X[X < 2] = 0.0
+    weights = np.random.default_rng(0).integers(1, 4, X.shape[0]).astype(float)
+    seen = []
+    grad = losses.concrete_kmeans_center_grad
+
+    def spy(Z, centers, tau, sigma, noise_t, sample_weight=None):
+        seen.append((sigma > 0, Z.shape[0], None if sample_weight is None
+                     else float(sample_weight.sum())))
+        return grad(Z, centers, tau, sigma, noise_t, sample_weight)
+
+    monkeypatch.setattr(shallow, "concrete_kmeans_center_grad", spy)
+    monkeypatch.setattr(shallow, "CONCRETE_MAX_ROWS", 200)
+    params = {"n_clusters": 4, "n_init": 2, "batch_size": 64, "random_state": 0}
+    dense = ShallowConcreteKMeans(**params).fit(X, sample_weight=weights)
+    concrete = [(n, w) for is_concrete, n, w in seen if is_concrete]
+    assert concrete and all(n <= 64 for n, _ in concrete)
+    # each epoch: batches of 64, 64, 64, 8 rows (the subset), never all 600 rows
+    first_epoch = [n for n, _ in concrete[:4]]
+    assert first_epoch == [64, 64, 64, 8]
+    assert sum(w for _, w in concrete[:4]) < weights.sum()
+    np.save(tmp_path / "X.npy", X)
+    mapped = ShallowConcreteKMeans(**params).fit(np.load(tmp_path / "X.npy", mmap_mode="r"),
+                                                 sample_weight=weights)
+    sparse = ShallowConcreteKMeans(**params).fit(sp.csr_matrix(X), sample_weight=weights)
+    for other in (mapped, sparse):
+        np.testing.assert_allclose(other.cluster_centers_, dense.cluster_centers_, atol=1e-6)
+        np.testing.assert_array_equal(other.labels_, dense.labels_)
+    # the refinement on every row ends at the fit on all rows' Lloyd fixed point
+    assert adjusted_rand_score(dense.labels_, blobs[1]) > 0.9
+    refit = KMeans(n_clusters=4, init=dense.cluster_centers_, n_init=1).fit(
+        X, sample_weight=weights)
+    assert refit.inertia_ == pytest.approx(dense.inertia_, rel=1e-6)
+
+
 # ------------------------------------------------------------ callbacks, progress, failures
 def test_callbacks_see_every_epoch_of_both_phases_and_can_stop_one(blobs):
     X = blobs[0]
