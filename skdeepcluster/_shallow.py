@@ -286,6 +286,9 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
       sampled into ``k`` so far in the epoch. ``τ`` is annealed from ``tau`` to ``tau_min``
       (10 epochs with ``anneal_rate='auto'``). The phase ends early when the centres settle
       (squared shift over an epoch ``<= tol`` times the mean feature variance).
+    * **Large data.** With more than 65 536 rows the concrete phase trains on a random
+      subset of 65 536 of them (one per group of runs computed together); the refinement
+      runs on every row.
     * **Refinement.** The limit σ → 0 of the same estimator: the sample is the nearest
       centre, the relaxed sample saturates so the concrete part of the gradient vanishes, and
       the gradient is summed over the whole data for one step per epoch, which with
