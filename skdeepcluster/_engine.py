@@ -265,6 +265,19 @@ class HostData:
         block = torch.index_select(self._tensor, 0, idx).to(self.device, non_blocking=True)
         return self._shift(block)
 
+    def take(self, idx, dtype=None):
+        """The rows ``idx`` (1-D positions) as a HostData of their own, in ``dtype`` (default
+        this one's), with their sample weights: CSR rows stay sparse (densified per batch),
+        dense rows are gathered once, the offset already subtracted."""
+        dtype = self.dtype if dtype is None else dtype
+        idx_np = idx.cpu().numpy() if torch.is_tensor(idx) else np.asarray(idx)
+        weights = self.weights(torch.from_numpy(idx_np))
+        weights = None if weights is None else weights.cpu()
+        if self.sparse:
+            offset = None if self.offset is None else self.offset.cpu().numpy()
+            return HostData(self._X[idx_np], self.device, dtype, weights, offset=offset)
+        return HostData(self.rows(idx_np).to(dtype), self.device, dtype, weights)
+
     def _file_to_device(self):
         """The memory-mapped set on the device, filled block by block from its file."""
         out = torch.empty((self.n_samples, self.n_features), dtype=self.dtype,

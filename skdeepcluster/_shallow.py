@@ -124,7 +124,7 @@ def _single_threaded(data, n_clusters, n_runs, batch_size):
 AUTO_ANNEAL_EPOCHS = 10
 
 #: Rows the concrete phase trains on at most: a larger training set contributes a random
-#: subset of this many rows, drawn once per fit. The phase only chooses the basin that the
+#: subset of this many rows, one per group of runs. The phase only chooses the basin that the
 #: Lloyd refinement, on every row, then descends; a random 65 536 rows place the centres
 #: as a million do, at a fraction of the cost per epoch.
 CONCRETE_MAX_ROWS = 2**16
@@ -535,10 +535,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         if data.n_samples > CONCRETE_MAX_ROWS:  # the group's random subset, in float32
             subset = torch.randperm(data.n_samples, generator=generator,
                                     device=generator.device)[:CONCRETE_MAX_ROWS]
-            subset = torch.sort(subset).values.to(data.device)
-            weights = data.weights(subset)
-            concrete_data = HostData(data.rows(subset).to(torch.float32), data.device,
-                                     torch.float32, None if weights is None else weights.cpu())
+            concrete_data = data.take(torch.sort(subset).values, torch.float32)
         rate = anneal_rate(self.tau, self.tau_min, self.anneal_rate,
                            min(AUTO_ANNEAL_EPOCHS, max(self.max_iter // 2, 1)))
         n_concrete = concrete_phase_length(self.tau, self.tau_min, rate, self.max_iter)

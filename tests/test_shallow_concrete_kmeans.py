@@ -565,7 +565,9 @@ def test_concrete_phase_trains_on_a_subset_of_a_large_set(tmp_path, blobs, monke
     np.save(tmp_path / "X.npy", X)
     mapped = ShallowConcreteKMeans(**params).fit(np.load(tmp_path / "X.npy", mmap_mode="r"),
                                                  sample_weight=weights)
+    seen.clear()
     sparse = ShallowConcreteKMeans(**params).fit(sp.csr_matrix(X), sample_weight=weights)
+    assert [n for is_concrete, n, _ in seen if is_concrete][:4] == [64, 64, 64, 8]
     for other in (mapped, sparse):
         np.testing.assert_allclose(other.cluster_centers_, dense.cluster_centers_, atol=1e-6)
         np.testing.assert_array_equal(other.labels_, dense.labels_)
