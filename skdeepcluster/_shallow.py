@@ -221,8 +221,9 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         0.25 is the paper's ``σ = 1`` on standardised data with 16 features (the UCI setting
         of its Table 2). Larger values sample more often a centre other than the nearest one
         during the concrete phase (more exploration, a softer objective); smaller values
-        approach plain mini-batch k-means. With many small clusters lower it (0.05 on 100
-        well-separated clusters; see the :ref:`User Guide <shallow_speed>`).
+        approach plain mini-batch k-means. A smaller value helped on 100 well-separated
+        synthetic clusters but was worse on real data with 25-60 clusters (see the
+        :ref:`User Guide <shallow_speed>`).
 
     learning_rate : float, default=1.0
         Multiplier of the per-cluster step size. Centre ``k`` moves by
