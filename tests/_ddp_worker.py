@@ -46,7 +46,7 @@ def fit_on_rank(rank, world_size, init_file, jobs, out_dir, backend="gloo"):
         dist.destroy_process_group()
     # Every result is on disk: leave without the interpreter's teardown. torch 2.13 sometimes
     # aborts a gloo process there, after the work is done ("terminate called without an
-    # active exception", no Python frame left; 1 run of 2 ranks in about 50 here), which
+    # active exception", no Python frame left; 1 run of 2 ranks in 86 here), which
     # the spawning test would report as a failed fit.
     sys.stdout.flush()
     sys.stderr.flush()
