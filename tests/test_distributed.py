@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import uuid
 
 import numpy as np
 import pytest
@@ -26,7 +27,9 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available(),
 def run_ranks(jobs, tmp_path, world_size=2, backend="gloo"):
     """Fit ``jobs`` ({name: (class, params, X)}) on ``world_size`` ranks of a ``backend``
     group; the results of every rank (a list indexed by rank)."""
-    init_file = tmp_path / "init"
+    # A fresh rendezvous file per call: a group whose ranks were killed (a rank raised)
+    # leaves its file behind, and a later group on it would read the dead ranks' addresses.
+    init_file = tmp_path / f"init-{uuid.uuid4().hex}"
     mp.start_processes(fit_on_rank,
                        args=(world_size, str(init_file), jobs, str(tmp_path), backend),
                        nprocs=world_size, join=True, start_method="spawn")
