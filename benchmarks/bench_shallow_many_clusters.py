@@ -19,13 +19,12 @@ Example::
 """
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
+from bench_shallow_kmeans import float64_inertia, load_uci, timed_fit
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
-from sklearn.metrics import pairwise_distances_argmin_min
 from sklearn.preprocessing import StandardScaler
 
 from skdeepcluster import ShallowConcreteKMeans
@@ -34,18 +33,12 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def load_case(case, data_dir):
+    """(X, k) of a case: ``blobs64`` or ``name:k`` (a shared set, standardised)."""
     if case == "blobs64":
         X, _ = make_blobs(n_samples=100_000, n_features=64, centers=100, random_state=0)
         return X.astype(np.float32), 100
     name, k = case.split(":")
-    with np.load(Path(data_dir) / f"{name}.npz") as d:
-        X = StandardScaler().fit_transform(d["X"].astype(np.float64))
-    return X, int(k)
-
-
-def inertia(X, centers):
-    _, dist = pairwise_distances_argmin_min(X.astype(np.float64), centers.astype(np.float64))
-    return float((dist ** 2).sum())
+    return StandardScaler().fit_transform(load_uci(data_dir, name)[0]), int(k)
 
 
 def main():
@@ -65,16 +58,13 @@ def main():
         ref, ref_s = [], []
         ours = {s: ([], []) for s in args.sigmas}
         for seed in range(args.seeds):
-            t = time.perf_counter()
-            km = KMeans(k, n_init=args.n_init, random_state=seed).fit(X)
-            ref_s.append(time.perf_counter() - t)
-            ref.append(inertia(X, km.cluster_centers_))
+            km = KMeans(k, n_init=args.n_init, random_state=seed)
+            ref_s.append(timed_fit(km, X))
+            ref.append(float64_inertia(X, km.cluster_centers_))
             for s in args.sigmas:
-                t = time.perf_counter()
-                sc = ShallowConcreteKMeans(k, n_init=args.n_init, random_state=seed,
-                                           sigma=s).fit(X)
-                ours[s][1].append(time.perf_counter() - t)
-                ours[s][0].append(inertia(X, sc.cluster_centers_))
+                sc = ShallowConcreteKMeans(k, n_init=args.n_init, random_state=seed, sigma=s)
+                ours[s][1].append(timed_fit(sc, X))
+                ours[s][0].append(float64_inertia(X, sc.cluster_centers_))
         ref = np.array(ref)
         for s in args.sigmas:
             values, seconds = np.array(ours[s][0]), ours[s][1]
