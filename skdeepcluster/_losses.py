@@ -159,16 +159,26 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
         W = torch.zeros_like(score)
     else:
         inv_s2 = 1.0 / (sigma * sigma)
-        pert = (score * (2.0 * inv_s2)).add_(noise_t)
-        _, index = max_over_clusters(pert)
-        h = torch.softmax(pert.mul_(1.0 / tau), dim=-2)
-        # g_ki / 2 = -r_i·μ_k = μ_{k_i}·μ_k - z_i·μ_k = μ_{k_i}·μ_k - s_ki - ||μ_k||²/2
+        # Every (k, n) intermediate below is computed in place in one of two buffers: these
+        # passes, not the two matrix products, are most of the step's time for many clusters.
+        pert = torch.add(noise_t, score, alpha=2.0 * inv_s2)
+        top, index = max_over_clusters(pert)
+        # h = softmax(pert / τ) over the clusters, shifted by the maximum just found.
+        h = pert.sub_(top.unsqueeze(-2)).mul_(1.0 / tau).exp_()
+        h.div_(h.sum(dim=-2, keepdim=True))
+        # g_ki / 2 = -r_i·μ_k = μ_{k_i}·μ_k - z_i·μ_k = μ_{k_i}·μ_k - s_ki - ||μ_k||²/2; the
+        # first term is column k_i of the (symmetric) Gram matrix of the centres.
         half_c_sq = 0.5 * (centers * centers).sum(dim=-1, keepdim=True)
         gram = centers @ centers.transpose(-1, -2)
-        g = torch.gather(gram, -1, index.unsqueeze(-2).expand_as(score))
-        g = g.sub_(score).sub_(half_c_sq)
+        if index.dim() == 1:
+            W = gram.index_select(-1, index)
+        else:
+            W = score.new_empty(score.shape)
+            for j in range(index.shape[0]):
+                torch.index_select(gram[j], -1, index[j], out=W[j])
+        W.sub_(score).sub_(half_c_sq)
         # W = h (g - Σ_j h_j g_j) 4 / (σ² τ), with h g computed once
-        W = h * g
+        W.mul_(h)
         hg = W.sum(dim=-2, keepdim=True)
         W.addcmul_(h, hg, value=-1.0).mul_(4.0 * inv_s2 / tau)
         best = score.gather(-2, index.unsqueeze(-2)).squeeze(-2)
