@@ -73,6 +73,7 @@ from ._kmeans import kmeans, nearest_centers
 from ._losses import scale_free_term
 from ._pretrain import (
     PRETRAIN_RECIPES,
+    mean_square,
     pretrained_autoencoder,
     resolve_learning_rate,
     resolve_pretrain_epochs,
@@ -367,7 +368,11 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self.pretrain_epochs_ = n_epochs
         if n_epochs == 0:
             return
-        learning_rate = resolve_learning_rate(self.pretrain, self.pretrain_learning_rate)
+        scale = None
+        if self.pretrain == "sgd" and isinstance(self.pretrain_learning_rate, str):
+            scale = mean_square(state.data)
+        learning_rate = resolve_learning_rate(self.pretrain, self.pretrain_learning_rate,
+                                              mean_square=scale)
         memory = check_memory(self.memory)
         if state.data.group is not None and getattr(memory, "location", None) is not None:
             warnings.warn(

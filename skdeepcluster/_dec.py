@@ -169,8 +169,10 @@ class DEC(_BaseDEC):
         SGD momentum (ignored by Adam).
     batch_size : int, default=256
     pretrain_learning_rate : float or "auto", default="auto"
-        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``,
-        1 for ``"sgd"``.
+        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``;
+        for ``"sgd"``, 1 on inputs of MNIST's [0, 1] pixel scale or smaller and
+        proportionally less on larger ones (mean square ``m`` of the input:
+        ``min(1, 0.114 / m)``, about 0.11 on standardised features).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -365,8 +367,10 @@ class IDEC(_BaseDEC):
         SGD momentum (ignored by Adam).
     batch_size : int, default=256
     pretrain_learning_rate : float or "auto", default="auto"
-        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``,
-        1 for ``"sgd"``.
+        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``;
+        for ``"sgd"``, 1 on inputs of MNIST's [0, 1] pixel scale or smaller and
+        proportionally less on larger ones (mean square ``m`` of the input:
+        ``min(1, 0.114 / m)``, about 0.11 on standardised features).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -565,8 +569,10 @@ class DCEC(_BaseDEC):
         SGD momentum (ignored by Adam).
     batch_size : int, default=256
     pretrain_learning_rate : float or "auto", default="auto"
-        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``,
-        1 for ``"sgd"``.
+        Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``;
+        for ``"sgd"``, 1 on inputs of MNIST's [0, 1] pixel scale or smaller and
+        proportionally less on larger ones (mean square ``m`` of the input:
+        ``min(1, 0.114 / m)``, about 0.11 on standardised features).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by

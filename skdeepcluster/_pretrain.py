@@ -115,11 +115,47 @@ def resolve_pretrain_epochs(pretrain_epochs, n_samples, batch_size):
     return int(pretrain_epochs)
 
 
-def resolve_learning_rate(recipe, learning_rate):
-    """The learning rate of ``recipe`` for ``pretrain_learning_rate`` (``"auto"`` or a float)."""
+#: ``pretrain="sgd"`` with ``pretrain_learning_rate="auto"``: the learning rate of 1 is
+#: DEC-keras's for MNIST's pixels scaled to [0, 1], whose mean square is about this value.
+#: SGD's steps grow with the input's scale, so a larger input gets a proportionally smaller
+#: rate (standardised features, mean square 1: about 0.11); a smaller one keeps 1.
+SGD_REFERENCE_MEAN_SQUARE = 0.114
+
+
+def resolve_learning_rate(recipe, learning_rate, mean_square=None):
+    """The learning rate of ``recipe`` for ``pretrain_learning_rate`` (``"auto"`` or a float).
+
+    ``mean_square`` is the mean of the squared input values; with ``"auto"`` the ``"sgd"``
+    recipe's rate is ``min(1, SGD_REFERENCE_MEAN_SQUARE / mean_square)``. Adam's steps do
+    not depend on the input's scale, so its rate does not either.
+
+    Examples
+    --------
+    >>> from skdeepcluster._pretrain import resolve_learning_rate
+    >>> resolve_learning_rate("adam", "auto", mean_square=1.0)
+    0.001
+    >>> resolve_learning_rate("sgd", "auto", mean_square=0.1)   # MNIST's scale or smaller
+    1.0
+    >>> round(resolve_learning_rate("sgd", "auto", mean_square=1.0), 3)  # standardised
+    0.114
+    >>> resolve_learning_rate("sgd", 0.5, mean_square=1.0)
+    0.5
+    """
     if isinstance(learning_rate, str):
-        return AUTO_LEARNING_RATE[recipe]
+        rate = AUTO_LEARNING_RATE[recipe]
+        if recipe == "sgd" and mean_square is not None and mean_square > 0:
+            rate = min(rate, SGD_REFERENCE_MEAN_SQUARE / mean_square)
+        return rate
     return float(learning_rate)
+
+
+def mean_square(data):
+    """Mean of the squared values of a :class:`~skdeepcluster._engine.HostData` (one pass,
+    in chunks: a memory-mapped or sparse input is never materialised)."""
+    total = 0.0
+    for _, _, xb in data.chunks():
+        total += float(xb.double().square().sum())
+    return total / max(data.n_samples * data.n_features, 1)
 
 
 def _optimizer(recipe, params, learning_rate):

@@ -62,6 +62,41 @@ def test_auto_learning_rate_per_recipe():
     assert resolve_learning_rate("sgd", "auto") == 1.0
     assert resolve_learning_rate("greedy", "auto") == 1e-3
     assert resolve_learning_rate("sgd", 0.05) == 0.05
+    # SGD's rate shrinks with the input's mean square above MNIST's (0.114), never grows
+    assert resolve_learning_rate("sgd", "auto", mean_square=0.01) == 1.0
+    assert resolve_learning_rate("sgd", "auto", mean_square=0.228) == pytest.approx(0.5)
+    assert resolve_learning_rate("sgd", "auto", mean_square=1.0) == pytest.approx(0.114)
+    assert resolve_learning_rate("sgd", 0.05, mean_square=1.0) == 0.05
+    assert resolve_learning_rate("adam", "auto", mean_square=100.0) == 1e-3
+
+
+def test_sgd_auto_rate_follows_the_input_scale(blobs, tmp_path):
+    # The rate is a function of the data (recorded in the cache key through the rate):
+    # a 10x larger input gets a 100x smaller rate, and the mean square is computed in
+    # chunks, so a memory map gives the rate of the array in memory.
+    import skdeepcluster._base as base
+
+    X, _ = blobs
+    X = (X - X.mean(0)) / X.std(0)
+    seen = []
+    real = base.pretrained_autoencoder
+
+    def spy(*args, learning_rate, **kwargs):
+        seen.append(learning_rate)
+        return real(*args, learning_rate=learning_rate, **kwargs)
+
+    params = {"pretrain": "sgd", "pretrain_epochs": 1, **SMALL}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(base, "pretrained_autoencoder", spy)
+        AEKMeans(3, **params).fit(X)
+        AEKMeans(3, **params).fit(10 * X)
+        np.save(tmp_path / "X.npy", X.astype(np.float32))
+        AEKMeans(3, **params).fit(np.load(tmp_path / "X.npy", mmap_mode="r"))
+        AEKMeans(3, **{**params, "pretrain_learning_rate": 0.001}).fit(10 * X)
+    assert seen[0] == pytest.approx(0.114, rel=1e-6)  # standardised: mean square 1
+    assert seen[1] == pytest.approx(0.00114, rel=1e-6)
+    assert seen[2] == pytest.approx(seen[0], rel=1e-6)
+    assert seen[3] == 0.001
 
 
 def test_fitted_pretrain_epochs_attribute(blobs):
@@ -77,10 +112,8 @@ def test_fitted_pretrain_epochs_attribute(blobs):
 def test_each_recipe_recovers_blobs(blobs, recipe):
     X, y = blobs
     X = (X - X.mean(0)) / X.std(0)
-    # DEC-keras's SGD learning rate of 1 is for 784 pixels in [0, 1]; 6 features need less
-    lr = 0.1 if recipe == "sgd" else "auto"
-    model = AEKMeans(3, pretrain=recipe, pretrain_epochs=40, pretrain_learning_rate=lr,
-                     **SMALL).fit(X)
+    # "auto" scales SGD's rate to the standardised input (DEC-keras's 1 would diverge)
+    model = AEKMeans(3, pretrain=recipe, pretrain_epochs=40, **SMALL).fit(X)
     assert accuracy_scorer(model, X, y) > 0.95
 
 
