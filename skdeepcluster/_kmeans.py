@@ -621,18 +621,28 @@ def _total_weight(data):
 
 
 @torch.no_grad()
-def _mean_variance(data):
-    """Mean of the per-feature variances of the (unweighted) data (k-means' tolerance unit)."""
-    if not data.sparse and data.offset is None:
-        return torch.var(data._tensor, dim=0, correction=0).mean()
+def feature_moments(data):
+    """Per-feature mean and mean square of the (unweighted) data, in float64 on its device.
+
+    One pass in chunks (a memory-mapped or sparse input is never materialised) and no host
+    synchronisation: the caller reads what it needs.
+    """
     total, total_sq = None, None
     for _, _, xb in data.chunks():
         x = xb.to(torch.float64)
         s, s2 = x.sum(dim=0), (x * x).sum(dim=0)
         total = s if total is None else total + s
         total_sq = s2 if total_sq is None else total_sq + s2
-    mean = total / data.n_samples
-    return (total_sq / data.n_samples - mean * mean).clamp(min=0.0).mean()
+    return total / data.n_samples, total_sq / data.n_samples
+
+
+@torch.no_grad()
+def _mean_variance(data):
+    """Mean of the per-feature variances of the (unweighted) data (k-means' tolerance unit)."""
+    if not data.sparse and data.offset is None:
+        return torch.var(data._tensor, dim=0, correction=0).mean()
+    mean, mean_sq = feature_moments(data)
+    return (mean_sq - mean * mean).clamp(min=0.0).mean()
 
 
 class KMeansResult(NamedTuple):

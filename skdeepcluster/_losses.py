@@ -169,20 +169,15 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
         top, index = max_over_clusters(pert)
         # h = softmax(pert / τ) over the clusters, shifted by the maximum just found. The
         # exponent is clamped at EXP_FLOOR: below about -87 float32's exp returns denormals
-        # or 0 through a slow path (12x slower for a step where most clusters are far away),
-        # and e^-80 ≈ 2e-35 is as negligible next to the largest term, 1.
+        # or 0 through a slow path (about 13x slower where most clusters are far away), and
+        # e^-80 ≈ 2e-35 is as negligible next to the largest term, 1.
         h = pert.sub_(top.unsqueeze(-2)).mul_(1.0 / tau).clamp_(min=EXP_FLOOR).exp_()
         h.div_(h.sum(dim=-2, keepdim=True))
         # g_ki / 2 = -r_i·μ_k = μ_{k_i}·μ_k - z_i·μ_k = μ_{k_i}·μ_k - s_ki - ||μ_k||²/2; the
         # first term is column k_i of the (symmetric) Gram matrix of the centres.
         half_c_sq = 0.5 * (centers * centers).sum(dim=-1, keepdim=True)
         gram = centers @ centers.transpose(-1, -2)
-        if index.dim() == 1:
-            W = gram.index_select(-1, index)
-        else:
-            W = score.new_empty(score.shape)
-            for j in range(index.shape[0]):
-                torch.index_select(gram[j], -1, index[j], out=W[j])
+        W = torch.gather(gram, -1, index.unsqueeze(-2).expand_as(score))
         W.sub_(score).sub_(half_c_sq)
         # W = h (g - Σ_j h_j g_j) 4 / (σ² τ), with h g computed once
         W.mul_(h)

@@ -45,7 +45,7 @@ from ._engine import (
     run_epochs,
     seeded_generator,
 )
-from ._kmeans import autocast_dtype
+from ._kmeans import autocast_dtype, feature_moments
 from ._losses import reconstruction_loss
 
 __all__ = ["PRETRAIN_RECIPES", "pretrain_autoencoder", "pretrained_autoencoder",
@@ -150,12 +150,9 @@ def resolve_learning_rate(recipe, learning_rate, mean_square=None):
 
 
 def mean_square(data):
-    """Mean of the squared values of a :class:`~skdeepcluster._engine.HostData` (one pass,
-    in chunks: a memory-mapped or sparse input is never materialised)."""
-    total = 0.0
-    for _, _, xb in data.chunks():
-        total += float(xb.double().square().sum())
-    return total / max(data.n_samples * data.n_features, 1)
+    """Mean of the squared values of a :class:`~skdeepcluster._engine.HostData` (the
+    "auto" SGD rate's scale), from :func:`~skdeepcluster._kmeans.feature_moments`."""
+    return float(feature_moments(data)[1].mean())
 
 
 def _optimizer(recipe, params, learning_rate):
