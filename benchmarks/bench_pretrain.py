@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from skdeepcluster.datasets import load_dataset
 from skdeepcluster.metrics import cluster_accuracy
@@ -45,10 +45,11 @@ IMAGES = {"digits", "mnist_test", "usps", "usps_11000"}
 def load(name, n_rows=None, seed=0, input_scale="unit"):
     X, y, _ = load_dataset(name, scale="raw" if input_scale == "raw" else "unit")
     if name not in IMAGES:
-        X = StandardScaler().fit_transform(X).astype(np.float32)
+        scaler = MinMaxScaler() if input_scale == "minmax" else StandardScaler()
+        X = scaler.fit_transform(X).astype(np.float32)
     if input_scale == "rms":  # one factor for all features: their mean variance becomes 1
         X = (X / np.sqrt(X.var(axis=0).mean())).astype(np.float32)
-    elif input_scale not in ("unit", "raw"):  # a number: the "unit" input times it
+    elif input_scale not in ("unit", "raw", "minmax"):  # a number: the "unit" input times it
         X = (X * float(input_scale)).astype(np.float32)
     if n_rows is not None and n_rows < len(X):
         rows = np.random.RandomState(seed).choice(len(X), n_rows, replace=False)
@@ -159,7 +160,8 @@ def main(argv=None):
     parser.add_argument("--schedule", choices=["constant", "cosine"], default=None,
                         help="learning-rate schedule of every pretraining stage")
     parser.add_argument("--input-scale", default="unit",
-                        help="unit = pixels / max (images), raw = as stored, rms = divided by "
+                        help="unit = pixels / max (images), raw = as stored, minmax = tabular "
+                             "features scaled to [0, 1] (MinMaxScaler), rms = divided by "
                              "the root mean feature variance, a number = unit times it")
     parser.add_argument("--lr", type=float, default=None, help="pretraining learning rate")
     parser.add_argument("--init", choices=["default", "glorot"], default="default",

@@ -145,8 +145,10 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
     autoencoder : None, nn.Module, or callable, default=None
         None builds the MLP. A module instance (with ``encode`` and ``decode``) is
         deep-copied; a class or factory is called with ``n_features`` and ``n_components``.
-    pretrain : {"adam", "sgd", "greedy"}, default="adam"
-        Pretraining recipe (:ref:`User Guide <deep_pretraining>`).
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="adam"
+        Pretraining recipe (:ref:`User Guide <deep_pretraining>`); ``"auto"`` picks SGD
+        or Adam as in :class:`~skdeepcluster.AEKMeans`. The default stays Adam here: the
+        ADMM training has not been measured after an SGD pretraining.
     pretrain_epochs : int or "auto", default="auto"
         Epochs of pretraining; 0 skips it.
     batch_size : int, default=256
@@ -184,6 +186,10 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
     rho_, alpha_ : float
         ``rho`` and ``alpha`` with ``"auto"`` resolved.
     pretrain_epochs_ : int
+    pretrain_ : str
+        The recipe that ran (``pretrain`` with ``"auto"`` resolved).
+    pretrain_learning_rate_ : float
+        Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
     n_iter_ : int
         ADMM iterations run.
     n_components_ : int

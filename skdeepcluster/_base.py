@@ -21,6 +21,7 @@ A method class adds its parameters, its docstring and those hooks.
 """
 
 import copy
+import math
 import time
 import warnings
 from abc import ABCMeta
@@ -77,6 +78,7 @@ from ._pretrain import (
     pretrained_autoencoder,
     resolve_learning_rate,
     resolve_pretrain_epochs,
+    resolve_recipe,
 )
 from ._threads import limited_torch_threads
 from .networks import ACTIVATIONS, build_autoencoder, check_autoencoder
@@ -366,13 +368,17 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         """
         n_epochs = resolve_pretrain_epochs(self.pretrain_epochs, X.shape[0], self.batch_size)
         self.pretrain_epochs_ = n_epochs
+        n_steps = n_epochs * math.ceil(X.shape[0] / self.batch_size)
+        recipe = resolve_recipe(self.pretrain, state.data, n_steps)
+        scale = None
+        if recipe == "sgd" and isinstance(self.pretrain_learning_rate, str):
+            scale = mean_square(state.data)
+        learning_rate = resolve_learning_rate(recipe, self.pretrain_learning_rate,
+                                              mean_square=scale)
+        self.pretrain_ = recipe
+        self.pretrain_learning_rate_ = learning_rate
         if n_epochs == 0:
             return
-        scale = None
-        if self.pretrain == "sgd" and isinstance(self.pretrain_learning_rate, str):
-            scale = mean_square(state.data)
-        learning_rate = resolve_learning_rate(self.pretrain, self.pretrain_learning_rate,
-                                              mean_square=scale)
         memory = check_memory(self.memory)
         if state.data.group is not None and getattr(memory, "location", None) is not None:
             warnings.warn(
@@ -381,7 +387,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                 UserWarning, stacklevel=caller_stacklevel())
             memory = None
         state.autoencoder, records = pretrained_autoencoder(
-            memory, X, state.autoencoder, recipe=self.pretrain, n_epochs=n_epochs,
+            memory, X, state.autoencoder, recipe=recipe, n_epochs=n_epochs,
             batch_size=self.batch_size, learning_rate=learning_rate, seed=state.seed,
             device=state.device, data=state.data, owner=self, callbacks=callbacks,
             verbose=self.verbose)

@@ -99,13 +99,16 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         and ``decode`` methods) is deep-copied; with ``pretrain_epochs=0`` its weights are
         used as they are (e.g. the ``autoencoder_`` of a fitted :class:`AEKMeans`). A class
         or factory is called with ``n_features`` and ``n_components``.
-    pretrain : {"adam", "sgd", "greedy"}, default="adam"
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="auto"
         Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`):
         ``"adam"`` trains the whole network end to end with Adam; ``"sgd"`` with SGD and
         momentum 0.9 (the DEC-keras MNIST recipe, learning rate 1 on the squared error
         averaged over the features, meant for inputs scaled to [0, 1]); ``"greedy"``
         trains each layer pair as a denoising autoencoder first, then fine-tunes end to
-        end (the DEC paper's schedule, here with Adam).
+        end (the DEC paper's schedule, here with Adam). ``"auto"`` is ``"sgd"`` when
+        every input value lies in [0, 1] (e.g. pixels divided by their maximum) and the
+        pretraining has at least 2 000 optimiser steps, and ``"adam"`` otherwise
+        (standardised features, short pretrainings); ``pretrain_`` says which ran.
     pretrain_epochs : int or "auto", default="auto"
         Epochs of end-to-end pretraining (``"greedy"`` trains each layer pair for half as
         many before). ``"auto"`` aims at 8 000 optimiser steps of ``batch_size`` samples,
@@ -118,9 +121,9 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
     batch_size : int, default=256
     pretrain_learning_rate : float or "auto", default="auto"
         Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``;
-        for ``"sgd"``, 1 on inputs of MNIST's [0, 1] pixel scale or smaller and
-        proportionally less on larger ones (mean square ``m`` of the input:
-        ``min(1, 0.114 / m)``, about 0.11 on standardised features).
+        for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
+        inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
+        standardised features).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -157,6 +160,10 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         Absolute bandwidth ``σ`` used in training and by ``predict_proba``.
     pretrain_epochs_ : int
         Epochs of end-to-end pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    pretrain_ : str
+        The recipe that ran (``pretrain`` with ``"auto"`` resolved).
+    pretrain_learning_rate_ : float
+        Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the joint phase run.
     n_components_ : int
@@ -229,7 +236,7 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         hidden_dims=(500, 500, 2000),
         activation="relu",
         autoencoder=None,
-        pretrain="adam",
+        pretrain="auto",
         pretrain_epochs="auto",
         max_iter=100,
         tol=1e-3,

@@ -98,15 +98,18 @@ class DCN(BaseDeepClusterer):
         None builds the MLP from the parameters above. A module instance is deep-copied
         (with ``pretrain_epochs=0`` its weights are used as they are); a class or factory
         is called with ``n_features`` and ``n_components``.
-    pretrain : {"adam", "sgd", "greedy"}, default="adam"
-        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`); the
-        reference pretrains layer-wise then end to end (``"greedy"``).
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="auto"
+        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`);
+        ``"auto"`` is SGD on inputs in [0, 1] with at least 2 000 pretraining steps and
+        Adam otherwise, as in :class:`~skdeepcluster.AEKMeans`.
+        The reference pretrains layer-wise then end to end (``"greedy"``).
     pretrain_epochs : int or "auto", default="auto"
         Epochs of pretraining; ``"auto"`` aims at 8 000 optimiser steps within 50 to 300
         epochs. 0 skips it.
     batch_size : int, default=256
     pretrain_learning_rate : float or "auto", default="auto"
-        Step size of the pretraining (``"auto"``: 1e-3 for Adam).
+        Step size of the pretraining (``"auto"``: 1e-3 for Adam, see
+        :class:`~skdeepcluster.AEKMeans` for SGD).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a folder or a :class:`joblib.Memory`).
     n_init : int, default=20
@@ -138,6 +141,10 @@ class DCN(BaseDeepClusterer):
         Sum of squared latent distances of the training data to their centre.
     pretrain_epochs_ : int
         Epochs of pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    pretrain_ : str
+        The recipe that ran (``pretrain`` with ``"auto"`` resolved).
+    pretrain_learning_rate_ : float
+        Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the clustering phase run.
     n_components_ : int
@@ -197,7 +204,7 @@ class DCN(BaseDeepClusterer):
         hidden_dims=(500, 500, 2000),
         activation="relu",
         autoencoder=None,
-        pretrain="adam",
+        pretrain="auto",
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",

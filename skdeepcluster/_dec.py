@@ -170,9 +170,9 @@ class DEC(_BaseDEC):
     batch_size : int, default=256
     pretrain_learning_rate : float or "auto", default="auto"
         Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``;
-        for ``"sgd"``, 1 on inputs of MNIST's [0, 1] pixel scale or smaller and
-        proportionally less on larger ones (mean square ``m`` of the input:
-        ``min(1, 0.114 / m)``, about 0.11 on standardised features).
+        for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
+        inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
+        standardised features).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -205,13 +205,16 @@ class DEC(_BaseDEC):
         used as they are (e.g. the ``autoencoder_`` of a fitted :class:`AEKMeans`). A class
         or factory is called with ``n_features`` and ``n_components``; e.g.
         ``functools.partial(ConvAutoencoder, input_shape=(28, 28))``.
-    pretrain : {"adam", "sgd", "greedy"}, default="adam"
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="auto"
         Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`):
         ``"adam"`` trains the whole network end to end with Adam; ``"sgd"`` with SGD and
         momentum 0.9 (the DEC-keras MNIST recipe, learning rate 1 on the squared error
         averaged over the features, meant for inputs scaled to [0, 1]); ``"greedy"``
         trains each layer pair as a denoising autoencoder first, then fine-tunes end to
-        end (the DEC paper's schedule, here with Adam).
+        end (the DEC paper's schedule, here with Adam). ``"auto"`` is ``"sgd"`` when
+        every input value lies in [0, 1] (e.g. pixels divided by their maximum) and the
+        pretraining has at least 2 000 optimiser steps, and ``"adam"`` otherwise
+        (standardised features, short pretrainings); ``pretrain_`` says which ran.
     pretrain_epochs : int or "auto", default="auto"
         Epochs of end-to-end pretraining (``"greedy"`` trains each layer pair for half as
         many before). ``"auto"`` aims at 8 000 optimiser steps of ``batch_size`` samples,
@@ -232,6 +235,10 @@ class DEC(_BaseDEC):
         Sum of squared latent distances of the training data to their centre.
     pretrain_epochs_ : int
         Epochs of end-to-end pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    pretrain_ : str
+        The recipe that ran (``pretrain`` with ``"auto"`` resolved).
+    pretrain_learning_rate_ : float
+        Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the clustering phase run (the last one may be partial: training stops at
         the target update where the labels settle).
@@ -282,7 +289,7 @@ class DEC(_BaseDEC):
         hidden_dims=(500, 500, 2000),
         activation="relu",
         autoencoder=None,
-        pretrain="adam",
+        pretrain="auto",
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
@@ -368,9 +375,9 @@ class IDEC(_BaseDEC):
     batch_size : int, default=256
     pretrain_learning_rate : float or "auto", default="auto"
         Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``;
-        for ``"sgd"``, 1 on inputs of MNIST's [0, 1] pixel scale or smaller and
-        proportionally less on larger ones (mean square ``m`` of the input:
-        ``min(1, 0.114 / m)``, about 0.11 on standardised features).
+        for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
+        inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
+        standardised features).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -403,13 +410,16 @@ class IDEC(_BaseDEC):
         used as they are (e.g. the ``autoencoder_`` of a fitted :class:`AEKMeans`). A class
         or factory is called with ``n_features`` and ``n_components``; e.g.
         ``functools.partial(ConvAutoencoder, input_shape=(28, 28))``.
-    pretrain : {"adam", "sgd", "greedy"}, default="adam"
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="auto"
         Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`):
         ``"adam"`` trains the whole network end to end with Adam; ``"sgd"`` with SGD and
         momentum 0.9 (the DEC-keras MNIST recipe, learning rate 1 on the squared error
         averaged over the features, meant for inputs scaled to [0, 1]); ``"greedy"``
         trains each layer pair as a denoising autoencoder first, then fine-tunes end to
-        end (the DEC paper's schedule, here with Adam).
+        end (the DEC paper's schedule, here with Adam). ``"auto"`` is ``"sgd"`` when
+        every input value lies in [0, 1] (e.g. pixels divided by their maximum) and the
+        pretraining has at least 2 000 optimiser steps, and ``"adam"`` otherwise
+        (standardised features, short pretrainings); ``pretrain_`` says which ran.
     pretrain_epochs : int or "auto", default="auto"
         Epochs of end-to-end pretraining (``"greedy"`` trains each layer pair for half as
         many before). ``"auto"`` aims at 8 000 optimiser steps of ``batch_size`` samples,
@@ -430,6 +440,10 @@ class IDEC(_BaseDEC):
         Sum of squared latent distances of the training data to their centre.
     pretrain_epochs_ : int
         Epochs of end-to-end pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    pretrain_ : str
+        The recipe that ran (``pretrain`` with ``"auto"`` resolved).
+    pretrain_learning_rate_ : float
+        Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the clustering phase run (the last one may be partial: training stops at
         the target update where the labels settle).
@@ -476,7 +490,7 @@ class IDEC(_BaseDEC):
         hidden_dims=(500, 500, 2000),
         activation="relu",
         autoencoder=None,
-        pretrain="adam",
+        pretrain="auto",
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
@@ -570,9 +584,9 @@ class DCEC(_BaseDEC):
     batch_size : int, default=256
     pretrain_learning_rate : float or "auto", default="auto"
         Step size of the pretraining; ``"auto"``: 1e-3 for ``"adam"`` and ``"greedy"``;
-        for ``"sgd"``, 1 on inputs of MNIST's [0, 1] pixel scale or smaller and
-        proportionally less on larger ones (mean square ``m`` of the input:
-        ``min(1, 0.114 / m)``, about 0.11 on standardised features).
+        for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
+        inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
+        standardised features).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -612,13 +626,17 @@ class DCEC(_BaseDEC):
         ``filters`` and ``n_components``. A module instance is deep-copied (with
         ``pretrain_epochs=0`` its weights are used as they are); a class or factory is
         called with ``n_features`` and ``n_components``.
-    pretrain : {"adam", "sgd", "greedy"}, default="adam"
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="adam"
         Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`):
         ``"adam"`` trains the whole network end to end with Adam; ``"sgd"`` with SGD and
         momentum 0.9 (the DEC-keras MNIST recipe, learning rate 1 on the squared error
         averaged over the features, meant for inputs scaled to [0, 1]); ``"greedy"``
         trains each layer pair as a denoising autoencoder first, then fine-tunes end to
-        end (the DEC paper's schedule, here with Adam).
+        end (the DEC paper's schedule, here with Adam). ``"auto"`` is ``"sgd"`` when
+        every input value lies in [0, 1] (e.g. pixels divided by their maximum) and the
+        pretraining has at least 2 000 optimiser steps, and ``"adam"`` otherwise
+        (standardised features, short pretrainings); ``pretrain_`` says which ran.
+        DCEC's default is its reference code's Adam.
     pretrain_epochs : int or "auto", default="auto"
         Epochs of end-to-end pretraining (``"greedy"`` trains each layer pair for half as
         many before). ``"auto"`` aims at 8 000 optimiser steps of ``batch_size`` samples,
@@ -639,6 +657,10 @@ class DCEC(_BaseDEC):
         Sum of squared latent distances of the training data to their centre.
     pretrain_epochs_ : int
         Epochs of end-to-end pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    pretrain_ : str
+        The recipe that ran (``pretrain`` with ``"auto"`` resolved).
+    pretrain_learning_rate_ : float
+        Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the clustering phase run (the last one may be partial: training stops at
         the target update where the labels settle).

@@ -159,14 +159,17 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         and ``decode`` methods) is deep-copied; with ``pretrain_epochs=0`` its weights are
         used as they are. A class or factory is called with ``n_features`` and
         ``n_components``.
-    pretrain : {"adam", "sgd", "greedy"}, default="adam"
-        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`).
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="auto"
+        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`);
+        ``"auto"`` is SGD on inputs in [0, 1] with at least 2 000 pretraining steps and
+        Adam otherwise, as in :class:`~skdeepcluster.AEKMeans`.
     pretrain_epochs : int or "auto", default="auto"
         Epochs of pretraining; ``"auto"`` aims at 8 000 optimiser steps within 50 to 300
         epochs (the reference pretrains 50 epochs). 0 skips it (the annealed regime).
     batch_size : int, default=256
     pretrain_learning_rate : float or "auto", default="auto"
-        Step size of the pretraining (``"auto"``: 1e-3 for Adam).
+        Step size of the pretraining (``"auto"``: 1e-3 for Adam, see
+        :class:`~skdeepcluster.AEKMeans` for SGD).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a folder or a :class:`joblib.Memory`), so that a
         search over ``lam`` and ``alpha`` pretrains once per training set.
@@ -202,6 +205,10 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         ``predict_proba`` returns the softmin weights ``G`` with it.
     pretrain_epochs_ : int
         Epochs of pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    pretrain_ : str
+        The recipe that ran (``pretrain`` with ``"auto"`` resolved).
+    pretrain_learning_rate_ : float
+        Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the clustering phase run.
     n_components_ : int
@@ -260,7 +267,7 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         hidden_dims=(500, 500, 2000),
         activation="relu",
         autoencoder=None,
-        pretrain="adam",
+        pretrain="auto",
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
@@ -412,14 +419,17 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         None builds the MLP from the parameters above. A module instance is deep-copied
         (with ``pretrain_epochs=0`` its weights are used as they are); a class or factory
         is called with ``n_features`` and ``n_components``.
-    pretrain : {"adam", "sgd", "greedy"}, default="adam"
-        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`).
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="auto"
+        Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`);
+        ``"auto"`` is SGD on inputs in [0, 1] with at least 2 000 pretraining steps and
+        Adam otherwise, as in :class:`~skdeepcluster.AEKMeans`.
     pretrain_epochs : int or "auto", default="auto"
         Epochs of pretraining (the paper: 50); ``"auto"`` aims at 8 000 optimiser steps
         within 50 to 300 epochs. 0 skips it.
     batch_size : int, default=256
     pretrain_learning_rate : float or "auto", default="auto"
-        Step size of the pretraining (``"auto"``: 1e-3 for Adam).
+        Step size of the pretraining (``"auto"``: 1e-3 for Adam, see
+        :class:`~skdeepcluster.AEKMeans` for SGD).
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a folder or a :class:`joblib.Memory`).
     n_init : int, default=20
@@ -451,6 +461,10 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         Sum of squared latent distances of the training data to their centre.
     pretrain_epochs_ : int
         Epochs of pretraining (``pretrain_epochs`` with ``"auto"`` resolved).
+    pretrain_ : str
+        The recipe that ran (``pretrain`` with ``"auto"`` resolved).
+    pretrain_learning_rate_ : float
+        Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the clustering phase run.
     n_components_ : int
@@ -504,7 +518,7 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         hidden_dims=(500, 500, 2000),
         activation="relu",
         autoencoder=None,
-        pretrain="adam",
+        pretrain="auto",
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",

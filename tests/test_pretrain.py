@@ -8,13 +8,24 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils._param_validation import InvalidParameterError
 
 import skdeepcluster._pretrain as pretrain_module
-from skdeepcluster import DCEC, IDEC, AEKMeans, ConcreteKMeans
+from skdeepcluster import (
+    DCEC,
+    DCN,
+    DEC,
+    DKM,
+    IDEC,
+    AEKMeans,
+    CenteringKM,
+    ConcreteKMeans,
+    DeepClusterADMM,
+)
 from skdeepcluster._engine import HostData, make_optimizer, rng_scope, seeded_generator
 from skdeepcluster._pretrain import (
     AUTO_LEARNING_RATE,
     pretrain_autoencoder,
     resolve_learning_rate,
     resolve_pretrain_epochs,
+    resolve_recipe,
 )
 from skdeepcluster.metrics import accuracy_scorer
 from skdeepcluster.networks import ConvAutoencoder, MLPAutoencoder
@@ -62,10 +73,12 @@ def test_auto_learning_rate_per_recipe():
     assert resolve_learning_rate("sgd", "auto") == 1.0
     assert resolve_learning_rate("greedy", "auto") == 1e-3
     assert resolve_learning_rate("sgd", 0.05) == 0.05
-    # SGD's rate shrinks with the input's mean square above MNIST's (0.114), never grows
+    # SGD's rate shrinks with the input's mean square above 0.25, never grows: 1 on the
+    # pixels of MNIST (0.114), USPS (0.216) and digits (0.235) scaled to [0, 1]
     assert resolve_learning_rate("sgd", "auto", mean_square=0.01) == 1.0
-    assert resolve_learning_rate("sgd", "auto", mean_square=0.228) == pytest.approx(0.5)
-    assert resolve_learning_rate("sgd", "auto", mean_square=1.0) == pytest.approx(0.114)
+    assert resolve_learning_rate("sgd", "auto", mean_square=0.235) == 1.0
+    assert resolve_learning_rate("sgd", "auto", mean_square=0.5) == pytest.approx(0.5)
+    assert resolve_learning_rate("sgd", "auto", mean_square=1.0) == pytest.approx(0.25)
     assert resolve_learning_rate("sgd", 0.05, mean_square=1.0) == 0.05
     assert resolve_learning_rate("adam", "auto", mean_square=100.0) == 1e-3
 
@@ -93,10 +106,92 @@ def test_sgd_auto_rate_follows_the_input_scale(blobs, tmp_path):
         np.save(tmp_path / "X.npy", X.astype(np.float32))
         AEKMeans(3, **params).fit(np.load(tmp_path / "X.npy", mmap_mode="r"))
         AEKMeans(3, **{**params, "pretrain_learning_rate": 0.001}).fit(10 * X)
-    assert seen[0] == pytest.approx(0.114, rel=1e-6)  # standardised: mean square 1
-    assert seen[1] == pytest.approx(0.00114, rel=1e-6)
+    assert seen[0] == pytest.approx(0.25, rel=1e-6)  # standardised: mean square 1
+    assert seen[1] == pytest.approx(0.0025, rel=1e-6)
     assert seen[2] == pytest.approx(seen[0], rel=1e-6)
     assert seen[3] == 0.001
+
+
+def _host(X):
+    return HostData(X, torch.device("cpu"), torch.float32)
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([[0.0, 1.0], [0.5, 0.25]], "sgd"),         # pixels scaled to [0, 1]
+    ([[0.0, 0.0], [0.0, 0.0]], "sgd"),
+    ([[0.0, 1.0001], [0.5, 0.25]], "adam"),     # just above 1
+    ([[-1e-6, 1.0], [0.5, 0.25]], "adam"),      # just below 0
+    ([[-1.2, 0.3], [1.2, -0.3]], "adam"),       # standardised
+    ([[0.0, 255.0], [17.0, 3.0]], "adam"),      # raw pixels
+])
+def test_auto_recipe_rule(values, expected):
+    assert resolve_recipe("auto", _host(np.array(values)), n_steps=8000) == expected
+    for recipe in ("adam", "sgd", "greedy"):
+        assert resolve_recipe(recipe, _host(np.array(values)), n_steps=8000) == recipe
+
+
+def test_auto_recipe_needs_a_long_pretraining():
+    # SGD only from SGD_MIN_STEPS (2 000) optimiser steps on; shorter pretrainings get Adam
+    pixels = _host(np.array([[0.0, 1.0], [0.5, 0.25]]))
+    assert pretrain_module.SGD_MIN_STEPS == 2000
+    assert resolve_recipe("auto", pixels, n_steps=2000) == "sgd"
+    assert resolve_recipe("auto", pixels, n_steps=1999) == "adam"
+    assert resolve_recipe("sgd", pixels, n_steps=1) == "sgd"
+
+
+def test_auto_recipe_reads_every_chunk(tmp_path):
+    # One value out of [0, 1] in the last of three chunks, in dense, CSR and memory-mapped
+    # input.
+    import scipy.sparse as sp
+
+    from skdeepcluster._engine import CHUNK_ROWS
+
+    n = 2 * CHUNK_ROWS + 5
+    X = np.random.RandomState(0).uniform(0, 1, size=(n, 2)).astype(np.float32)
+    X[:, 1] = 0.0
+    assert resolve_recipe("auto", _host(X), n_steps=8000) == "sgd"
+    assert resolve_recipe("auto", _host(sp.csr_matrix(X)), n_steps=8000) == "sgd"
+    for value in (1.5, -0.5):
+        X[n - 1, 1] = value
+        np.save(tmp_path / "X.npy", X)
+        for data in (X, sp.csr_matrix(X), np.load(tmp_path / "X.npy", mmap_mode="r")):
+            assert resolve_recipe("auto", _host(data), n_steps=8000) == "adam"
+
+
+def test_fitted_recipe_and_rate(blobs, monkeypatch):
+    # pretrain="auto" (the default of the MLP estimators): Adam at 1e-3 on a short
+    # pretraining (3 epochs of 5 steps) whatever the input; the fitted attributes say what
+    # ran, and the fit equals the one with the resolved recipe named explicitly.
+    X, _ = blobs
+    unit = (X - X.min(0)) / (X.max(0) - X.min(0))
+    standard = (X - X.mean(0)) / X.std(0)
+    params = {"pretrain_epochs": 3, **SMALL}
+    assert AEKMeans().pretrain == "auto"
+    model = AEKMeans(3, **params).fit(unit)
+    assert (model.pretrain_, model.pretrain_learning_rate_) == ("adam", 1e-3)
+    explicit = AEKMeans(3, pretrain="adam", **params).fit(unit)
+    np.testing.assert_array_equal(model.cluster_centers_, explicit.cluster_centers_)
+    # With SGD_MIN_STEPS lowered to these 15 steps: SGD on [0, 1] input, at
+    # min(1, 0.25 / mean square), 0.70 on these min-max scaled blobs and 1 on half of them
+    monkeypatch.setattr(pretrain_module, "SGD_MIN_STEPS", 15)
+    model = AEKMeans(3, **params).fit(unit)
+    assert model.pretrain_ == "sgd"
+    rate = 0.25 / float(np.mean(unit.astype(np.float64) ** 2))
+    assert model.pretrain_learning_rate_ == pytest.approx(rate, rel=1e-5) != 1.0
+    assert AEKMeans(3, **params).fit(unit / 2).pretrain_learning_rate_ == 1.0
+    explicit = AEKMeans(3, pretrain="sgd", pretrain_learning_rate=rate, **params).fit(unit)
+    np.testing.assert_allclose(model.cluster_centers_, explicit.cluster_centers_, rtol=1e-5)
+    assert AEKMeans(3, **{**params, "pretrain_epochs": 2}).fit(unit).pretrain_ == "adam"
+    # standardised input: Adam however long the pretraining
+    model = AEKMeans(3, **params).fit(standard)
+    assert (model.pretrain_, model.pretrain_learning_rate_) == ("adam", 1e-3)
+    explicit = AEKMeans(3, pretrain="adam", **params).fit(standard)
+    np.testing.assert_array_equal(model.cluster_centers_, explicit.cluster_centers_)
+    # DCEC keeps its reference code's Adam as its default, DeepClusterADMM Adam (its
+    # training is not measured after SGD); the other MLP estimators default to "auto"
+    assert DCEC().pretrain == DeepClusterADMM().pretrain == "adam"
+    for cls in (ConcreteKMeans, DEC, IDEC, DKM, CenteringKM, DCN):
+        assert cls().pretrain == "auto", cls.__name__
 
 
 def test_fitted_pretrain_epochs_attribute(blobs):
