@@ -145,10 +145,10 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
     autoencoder : None, nn.Module, or callable, default=None
         None builds the MLP. A module instance (with ``encode`` and ``decode``) is
         deep-copied; a class or factory is called with ``n_features`` and ``n_components``.
-    pretrain : {"auto", "adam", "sgd", "greedy"}, default="adam"
-        Pretraining recipe (:ref:`User Guide <deep_pretraining>`); ``"auto"`` picks SGD
-        or Adam as in :class:`~skdeepcluster.AEKMeans`. The default stays Adam here: the
-        ADMM training has not been measured after an SGD pretraining.
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="auto"
+        Pretraining recipe (:ref:`User Guide <deep_pretraining>`); ``"auto"`` is SGD on
+        inputs in [0, 1] with at least 2 000 pretraining steps and Adam otherwise, as in
+        :class:`~skdeepcluster.AEKMeans`.
     pretrain_epochs : int or "auto", default="auto"
         Epochs of pretraining; 0 skips it.
     batch_size : int, default=256
@@ -256,7 +256,7 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
         hidden_dims=(500, 500, 2000),
         activation="relu",
         autoencoder=None,
-        pretrain="adam",
+        pretrain="auto",
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",

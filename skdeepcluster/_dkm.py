@@ -159,10 +159,12 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         and ``decode`` methods) is deep-copied; with ``pretrain_epochs=0`` its weights are
         used as they are. A class or factory is called with ``n_features`` and
         ``n_components``.
-    pretrain : {"auto", "adam", "sgd", "greedy"}, default="auto"
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="adam"
         Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`);
         ``"auto"`` is SGD on inputs in [0, 1] with at least 2 000 pretraining steps and
-        Adam otherwise, as in :class:`~skdeepcluster.AEKMeans`.
+        Adam otherwise, as in :class:`~skdeepcluster.AEKMeans`. The default stays Adam
+        here: after an SGD pretraining this method's clustering phase ended lower on USPS
+        (mean ACC over three seeds 0.691 against 0.731 with Adam).
     pretrain_epochs : int or "auto", default="auto"
         Epochs of pretraining; ``"auto"`` aims at 8 000 optimiser steps within 50 to 300
         epochs (the reference pretrains 50 epochs). 0 skips it (the annealed regime).
@@ -267,7 +269,7 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         hidden_dims=(500, 500, 2000),
         activation="relu",
         autoencoder=None,
-        pretrain="auto",
+        pretrain="adam",
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
@@ -419,10 +421,13 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         None builds the MLP from the parameters above. A module instance is deep-copied
         (with ``pretrain_epochs=0`` its weights are used as they are); a class or factory
         is called with ``n_features`` and ``n_components``.
-    pretrain : {"auto", "adam", "sgd", "greedy"}, default="auto"
+    pretrain : {"auto", "adam", "sgd", "greedy"}, default="adam"
         Pretraining recipe of the autoencoder (:ref:`User Guide <deep_pretraining>`);
         ``"auto"`` is SGD on inputs in [0, 1] with at least 2 000 pretraining steps and
-        Adam otherwise, as in :class:`~skdeepcluster.AEKMeans`.
+        Adam otherwise, as in :class:`~skdeepcluster.AEKMeans`. The default stays Adam
+        here: after an SGD pretraining this method's clustering phase ended lower on USPS
+        (mean ACC over three seeds 0.678 against 0.735 with Adam; 0.485 against 0.758 on
+        one MNIST seed).
     pretrain_epochs : int or "auto", default="auto"
         Epochs of pretraining (the paper: 50); ``"auto"`` aims at 8 000 optimiser steps
         within 50 to 300 epochs. 0 skips it.
@@ -518,7 +523,7 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         hidden_dims=(500, 500, 2000),
         activation="relu",
         autoencoder=None,
-        pretrain="auto",
+        pretrain="adam",
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",

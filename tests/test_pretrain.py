@@ -187,10 +187,11 @@ def test_fitted_recipe_and_rate(blobs, monkeypatch):
     assert (model.pretrain_, model.pretrain_learning_rate_) == ("adam", 1e-3)
     explicit = AEKMeans(3, pretrain="adam", **params).fit(standard)
     np.testing.assert_array_equal(model.cluster_centers_, explicit.cluster_centers_)
-    # DCEC keeps its reference code's Adam as its default, DeepClusterADMM Adam (its
-    # training is not measured after SGD); the other MLP estimators default to "auto"
-    assert DCEC().pretrain == DeepClusterADMM().pretrain == "adam"
-    for cls in (ConcreteKMeans, DEC, IDEC, DKM, CenteringKM, DCN):
+    # DCEC keeps its reference code's Adam as its default, DKM and CenteringKM too (their
+    # clustering phases ended lower after SGD on USPS); the others default to "auto"
+    for cls in (DCEC, DKM, CenteringKM):
+        assert cls().pretrain == "adam", cls.__name__
+    for cls in (ConcreteKMeans, DEC, IDEC, DCN, DeepClusterADMM):
         assert cls().pretrain == "auto", cls.__name__
 
 
