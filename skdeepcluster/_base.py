@@ -21,7 +21,6 @@ A method class adds its parameters, its docstring and those hooks.
 """
 
 import copy
-import math
 import time
 import warnings
 from abc import ABCMeta
@@ -79,6 +78,7 @@ from ._pretrain import (
     resolve_learning_rate,
     resolve_pretrain_epochs,
     resolve_recipe,
+    steps_per_epoch,
 )
 from ._threads import limited_torch_threads
 from .networks import ACTIVATIONS, build_autoencoder, check_autoencoder
@@ -368,7 +368,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         """
         n_epochs = resolve_pretrain_epochs(self.pretrain_epochs, X.shape[0], self.batch_size)
         self.pretrain_epochs_ = n_epochs
-        n_steps = n_epochs * math.ceil(X.shape[0] / self.batch_size)
+        n_steps = n_epochs * steps_per_epoch(X.shape[0], self.batch_size)
         recipe = resolve_recipe(self.pretrain, state.data, n_steps)
         scale = None
         if recipe == "sgd" and isinstance(self.pretrain_learning_rate, str):

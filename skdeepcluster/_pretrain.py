@@ -97,6 +97,12 @@ AUTO_MIN_EPOCHS = 50
 AUTO_MAX_EPOCHS = 300
 
 
+def steps_per_epoch(n_samples, batch_size):
+    """Optimiser steps of one pretraining epoch: ``ceil(n_samples / batch_size)``, the unit
+    of :func:`resolve_pretrain_epochs` and of :func:`resolve_recipe`'s ``n_steps``."""
+    return math.ceil(n_samples / batch_size)
+
+
 def resolve_pretrain_epochs(pretrain_epochs, n_samples, batch_size):
     """Number of pretraining epochs for an estimator's ``pretrain_epochs`` parameter.
 
@@ -117,8 +123,7 @@ def resolve_pretrain_epochs(pretrain_epochs, n_samples, batch_size):
     50
     """
     if isinstance(pretrain_epochs, str):
-        steps_per_epoch = math.ceil(n_samples / batch_size)
-        epochs = math.ceil(AUTO_STEPS / steps_per_epoch)
+        epochs = math.ceil(AUTO_STEPS / steps_per_epoch(n_samples, batch_size))
         return int(min(max(epochs, AUTO_MIN_EPOCHS), AUTO_MAX_EPOCHS))
     return int(pretrain_epochs)
 
