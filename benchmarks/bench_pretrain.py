@@ -182,7 +182,7 @@ def main(argv=None):
             for n_rows in args.rows:
                 for seed in args.seeds:
                     defaults(name, n_rows, seed, args.estimators, json.loads(args.configs[0]),
-                             args.cache_dir, args.output, args.autocast)
+                             args.cache_dir, args.output, args.autocast, args.input_scale)
         return None
     if args.curve:
         for name in args.datasets:
@@ -266,13 +266,15 @@ def precision_scope(autocast):
     return scope({None: "float32", "bf16": "bfloat16"}[autocast], "cpu")
 
 
-def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast=None):
+def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast=None,
+             input_scale="unit"):
     """Each estimator with its default parameters (``params`` added), one shared cache."""
     import skdeepcluster
 
-    X, y = load(name, n_rows, seed)
+    X, y = load(name, n_rows, seed, input_scale)
     k = len(np.unique(y))
-    base = {"dataset": name, "rows": len(X), "seed": seed}
+    tag = name if input_scale == "unit" else f"{name} x-{input_scale}"
+    base = {"dataset": tag, "rows": len(X), "seed": seed}
     km = KMeans(k, n_init=10, random_state=seed).fit(X)
     emit({**base, "config": "KMeans", "acc": cluster_accuracy(y, km.labels_),
           "nmi": normalized_mutual_info_score(y, km.labels_)}, output)
@@ -299,7 +301,7 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
               "nmi": normalized_mutual_info_score(y, model.labels_), "seconds": seconds,
               "pretrain_seconds": sum(r["seconds"] for r in pre),
               "pretrain_cached": bool(pre and pre[0].get("cached")),
-              "pretrain_epochs": model.pretrain_epochs_,
+              "pretrain_epochs": model.pretrain_epochs_, "pretrain": model.pretrain_,
               "cluster_epochs": model.n_iter_}, output)
 
 
