@@ -172,6 +172,9 @@ def main(argv=None):
     parser.add_argument("--autocast", choices=["bf16"], default=None,
                         help="pretrain (--curve) or fit (--estimators) under torch.autocast "
                              "on the CPU in this dtype")
+    parser.add_argument("--trace", action="store_true",
+                        help="with --estimators: record the ACC of the training labels after "
+                             "the k-means initialisation and after every clustering epoch")
     parser.add_argument("--checkpoints", type=int, nargs="+",
                         default=[500, 1000, 2000, 4000, 8000])
     args = parser.parse_args(argv)
@@ -182,7 +185,8 @@ def main(argv=None):
             for n_rows in args.rows:
                 for seed in args.seeds:
                     defaults(name, n_rows, seed, args.estimators, json.loads(args.configs[0]),
-                             args.cache_dir, args.output, args.autocast, args.input_scale)
+                             args.cache_dir, args.output, args.autocast, args.input_scale,
+                             args.trace)
         return None
     if args.curve:
         for name in args.datasets:
@@ -266,8 +270,26 @@ def precision_scope(autocast):
     return scope({None: "float32", "bf16": "bfloat16"}[autocast], "cpu")
 
 
+def traced(cls, y, trace):
+    """``cls`` with the ACC of its training labels appended to ``trace`` after the k-means
+    initialisation and after every clustering epoch (the labels its ``tol`` is checked on)."""
+
+    class Traced(cls):
+        def _init_centers(self, state):
+            super()._init_centers(state)
+            trace.append(cluster_accuracy(y, state.labels.cpu().numpy()))
+
+        def _epoch_end(self, state):
+            values = super()._epoch_end(state)
+            trace.append(cluster_accuracy(y, state.labels.cpu().numpy()))
+            return values
+
+    Traced.__name__ = Traced.__qualname__ = cls.__name__
+    return Traced
+
+
 def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast=None,
-             input_scale="unit"):
+             input_scale="unit", trace=False):
     """Each estimator with its default parameters (``params`` added), one shared cache."""
     import skdeepcluster
 
@@ -288,7 +310,9 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
             if image_shape is None:
                 continue
             kwargs["input_shape"] = image_shape
-        model = getattr(skdeepcluster, est)(**kwargs)
+        epochs_acc = []
+        cls = getattr(skdeepcluster, est)
+        model = (traced(cls, y, epochs_acc) if trace else cls)(**kwargs)
         start = time.perf_counter()
         with warnings.catch_warnings(), precision_scope(autocast):
             warnings.simplefilter("ignore")
@@ -302,7 +326,8 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
               "pretrain_seconds": sum(r["seconds"] for r in pre),
               "pretrain_cached": bool(pre and pre[0].get("cached")),
               "pretrain_epochs": model.pretrain_epochs_, "pretrain": model.pretrain_,
-              "cluster_epochs": model.n_iter_}, output)
+              "cluster_epochs": model.n_iter_,
+              **({"trace": [round(a, 4) for a in epochs_acc]} if trace else {})}, output)
 
 
 def emit(rec, output):
