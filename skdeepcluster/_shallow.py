@@ -116,8 +116,8 @@ RUN_GROUP_VALUES = 2**22
 SINGLE_THREAD_STEP_VALUES = 2**22
 
 
-def _single_threaded(data, n_clusters, n_runs, batch_size):
-    return n_runs * n_clusters * min(data.n_samples, batch_size) < SINGLE_THREAD_STEP_VALUES
+def _single_threaded(n_samples, n_clusters, n_runs, batch_size):
+    return n_runs * n_clusters * min(n_samples, batch_size) < SINGLE_THREAD_STEP_VALUES
 
 
 #: Length of the concrete phase with ``anneal_rate='auto'`` (capped at ``max_iter // 2``).
@@ -555,10 +555,10 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                            float(result.inertia[best]), n_run[best] + result.n_iter[best],
                            histories[best])
 
-    def _group_size(self, data):
+    def _group_size(self, n_samples):
         """Runs computed together: as many as keep one step's (runs x clusters x batch)
         intermediates within ``RUN_GROUP_VALUES``."""
-        per_run = self.n_clusters * min(data.n_samples, self.batch_size)
+        per_run = self.n_clusters * min(n_samples, self.batch_size)
         return max(1, min(self._n_init, RUN_GROUP_VALUES // per_run))
 
     # ------------------------------------------------------------------ API
@@ -609,6 +609,35 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
 
         random_state = check_random_state_local(self.random_state)
         device = resolve_device(self.device)
+        group = self._group_size(X.shape[0])
+        # The whole fit, centring included, on one thread when its steps are small (on a
+        # busy machine a second thread makes even the set-up's passes over X many times
+        # slower: every operation waits for a descheduled thread).
+        one_thread = _single_threaded(X.shape[0], self.n_clusters, group, self.batch_size)
+        with torch_threads(1 if one_thread else None):
+            centers, labels, inertia, n_iter, history = self._fit_runs(
+                X, init, sample_weight, unweighted, random_state, device, group)
+        labels = labels.cpu().numpy().astype(np.int32)
+        n_distinct = len(np.unique(labels))
+        if n_distinct < self.n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({n_distinct}) found smaller than "
+                f"n_clusters ({self.n_clusters}); cluster sizes "
+                f"{np.bincount(labels, minlength=self.n_clusters).tolist()}. Possibly due "
+                "to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        self.cluster_centers_ = centers.cpu().numpy().astype(X.dtype, copy=False)
+        self.labels_ = labels
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        self.history_ = history
+        return self
+
+    def _fit_runs(self, X, init, sample_weight, unweighted, random_state, device, group):
+        """Centre the data, run the ``n_init`` runs in groups of ``group``; the best run
+        (lowest inertia), its centres shifted back to the input's coordinates."""
         dtype = _TORCH_DTYPES[X.dtype]
         centred, offset, variance = _centre(X, dtype)
         offset = offset.to(device)
@@ -630,35 +659,14 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
             if dtype != torch.float32 and X.shape[0] <= CONCRETE_MAX_ROWS:  # else a subset
                 concrete_data = HostData(centred.to(torch.float32), device, torch.float32,
                                          weights)
-        group = self._group_size(data)
         best = None
-        one_thread = _single_threaded(data, self.n_clusters, group, self.batch_size)
-        with torch_threads(1 if one_thread else None):
-            for start in range(0, self._n_init, group):
-                run = self._run_group(X, data, concrete_data, offset, init,
-                                      min(group, self._n_init - start), random_state, tol_abs,
-                                      sigma_abs, device)
-                if best is None or run.inertia < best.inertia:
-                    best = run
-        centers, labels, inertia, n_iter, history = best
-        labels = labels.cpu().numpy().astype(np.int32)
-        n_distinct = len(np.unique(labels))
-        if n_distinct < self.n_clusters:
-            warnings.warn(
-                f"Number of distinct clusters ({n_distinct}) found smaller than "
-                f"n_clusters ({self.n_clusters}); cluster sizes "
-                f"{np.bincount(labels, minlength=self.n_clusters).tolist()}. Possibly due "
-                "to duplicate points in X.",
-                ConvergenceWarning,
-                stacklevel=caller_stacklevel(),
-            )
-        centers = centers + offset
-        self.cluster_centers_ = centers.cpu().numpy().astype(X.dtype, copy=False)
-        self.labels_ = labels
-        self.inertia_ = inertia
-        self.n_iter_ = n_iter
-        self.history_ = history
-        return self
+        for start in range(0, self._n_init, group):
+            run = self._run_group(X, data, concrete_data, offset, init,
+                                  min(group, self._n_init - start), random_state, tol_abs,
+                                  sigma_abs, device)
+            if best is None or run.inertia < best.inertia:
+                best = run
+        return best._replace(centers=best.centers + offset)
 
     def _check_test_data(self, X):
         return validate_data(

@@ -511,12 +511,38 @@ def test_only_steps_with_large_arrays_use_several_threads():
     from skdeepcluster._shallow import SINGLE_THREAD_STEP_VALUES, _single_threaded
 
     assert SINGLE_THREAD_STEP_VALUES == 2**22
-    data = HostData(np.zeros((100_000, 2), dtype=np.float32), torch.device("cpu"), torch.float32)
     # runs x clusters x min(n_samples, batch_size)
-    assert _single_threaded(data, 10, 6, 65536)  # 3.9e6 values
-    assert not _single_threaded(data, 10, 7, 65536)  # 4.6e6
-    assert not _single_threaded(data, 100, 1, 65536)
-    assert _single_threaded(data, 100, 1, 4096)
+    assert _single_threaded(100_000, 10, 6, 65536)  # 3.9e6 values
+    assert not _single_threaded(100_000, 10, 7, 65536)  # 4.6e6
+    assert not _single_threaded(100_000, 100, 1, 65536)
+    assert _single_threaded(100_000, 100, 1, 4096)
+    assert _single_threaded(2_000, 100, 10, 65536)  # 2e6
+
+
+@pytest.mark.parametrize("n_samples, n_clusters, threads", [(600, 3, 1), (50_000, 100, 2)])
+def test_the_whole_fit_follows_the_thread_rule(monkeypatch, n_samples, n_clusters, threads):
+    # The set-up (centring the data: full passes over X) runs under the same thread rule as
+    # the steps: a small fit never wakes a second thread, a large one keeps torch's threads;
+    # the caller's thread count is restored afterwards.
+    import skdeepcluster._shallow as shallow
+
+    seen = []
+    centre = shallow._centre
+
+    def spy(X, dtype):
+        seen.append(torch.get_num_threads())
+        return centre(X, dtype)
+
+    monkeypatch.setattr(shallow, "_centre", spy)
+    X = np.random.default_rng(0).random((n_samples, 2)).astype(np.float32)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ShallowConcreteKMeans(n_clusters, n_init=1, max_iter=2, random_state=0).fit(X)
+        assert seen == [threads]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_memory_mapped_input_is_read_in_place(tmp_path, blobs):
