@@ -507,7 +507,6 @@ def test_torch_threads_restores_after_an_error():
 
 
 def test_only_steps_with_large_arrays_use_several_threads():
-    from skdeepcluster._engine import HostData
     from skdeepcluster._shallow import SINGLE_THREAD_STEP_VALUES, _single_threaded
 
     assert SINGLE_THREAD_STEP_VALUES == 2**22
