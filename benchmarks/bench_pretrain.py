@@ -296,7 +296,15 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
     X, y = load(name, n_rows, seed, input_scale)
     k = len(np.unique(y))
     tag = name if input_scale == "unit" else f"{name} x-{input_scale}"
-    base = {"dataset": tag, "rows": len(X), "seed": seed}
+    import platform
+
+    import torch
+
+    # Same seed, same thread count, another machine: another network (float sums round
+    # differently with the CPU's kernels), so each record says where it ran.
+    base = {"dataset": tag, "rows": len(X), "seed": seed, "host": platform.release(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_threads": torch.get_num_threads()}
     km = KMeans(k, n_init=10, random_state=seed).fit(X)
     emit({**base, "config": "KMeans", "acc": cluster_accuracy(y, km.labels_),
           "nmi": normalized_mutual_info_score(y, km.labels_)}, output)
