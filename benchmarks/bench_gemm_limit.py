@@ -375,25 +375,21 @@ def measure_phases(X, layers_enc, layers_all, args, device, autocast_dtype=None)
         return torch.autocast(device.type, dtype=autocast_dtype)
 
     phases = []
-    log(f"  pretraining {args.epochs} epochs")
-    with precision():
-        mlp = instrumented(AEKMeans)(pretrain="adam", pretrain_epochs=args.epochs,
-                                     **common).fit(X)
     flops_pre = n * gemm_flops_per_sample(layers_all, backward=True)
-    phases.append(Phase("MLP pretraining epoch (AEKMeans, Adam)",
-                        list(epoch_seconds(mlp, "pretrain").values()), flops_pre,
-                        optimizer_flops=n_batches * OPTIMIZER_FLOPS["adam"]
-                        * n_parameters(layers_all)))
-    # The recipe a default fit runs on pixels in [0, 1] (pretrain="auto" with >= 2 000
-    # steps): SGD with momentum, whose update touches one buffer less than Adam's.
-    log(f"  pretraining {args.epochs} epochs (SGD)")
-    with precision():
-        sgd = instrumented(AEKMeans)(pretrain="sgd", pretrain_epochs=args.epochs,
-                                     **common).fit(X)
-    phases.append(Phase("MLP pretraining epoch (AEKMeans, SGD: the default on pixels)",
-                        list(epoch_seconds(sgd, "pretrain").values()), flops_pre,
-                        optimizer_flops=n_batches * OPTIMIZER_FLOPS["sgd"]
-                        * n_parameters(layers_all)))
+    # Adam, and SGD with momentum: the recipe a default fit runs on pixels in [0, 1]
+    # (pretrain="auto" with >= 2 000 steps), whose update touches one buffer less. The
+    # clustering phases below start from the Adam network.
+    fitted = {}
+    for recipe, label in (("adam", "Adam"), ("sgd", "SGD: the default on pixels")):
+        log(f"  pretraining {args.epochs} epochs ({label})")
+        with precision():
+            fitted[recipe] = instrumented(AEKMeans)(pretrain=recipe, pretrain_epochs=args.epochs,
+                                                    **common).fit(X)
+        phases.append(Phase(f"MLP pretraining epoch (AEKMeans, {label})",
+                            list(epoch_seconds(fitted[recipe], "pretrain").values()), flops_pre,
+                            optimizer_flops=n_batches * OPTIMIZER_FLOPS[recipe]
+                            * n_parameters(layers_all)))
+    mlp = fitted["adam"]
     flops_refresh = n * gemm_flops_per_sample(layers_enc, backward=False)
     k, p_dim = common["n_clusters"], layers_enc[-1][1]
     for cls, enc_only in [(DEC, True), (IDEC, False), (ConcreteKMeans, False)]:

@@ -291,15 +291,15 @@ def traced(cls, y, trace):
 def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast=None,
              input_scale="unit", trace=False):
     """Each estimator with its default parameters (``params`` added), one shared cache."""
+    import platform
+
+    import torch
+
     import skdeepcluster
 
     X, y = load(name, n_rows, seed, input_scale)
     k = len(np.unique(y))
     tag = name if input_scale == "unit" else f"{name} x-{input_scale}"
-    import platform
-
-    import torch
-
     # Same seed, same thread count, another machine: another network (float sums round
     # differently with the CPU's kernels), so each record says where it ran.
     base = {"dataset": tag, "rows": len(X), "seed": seed, "host": platform.release(),
