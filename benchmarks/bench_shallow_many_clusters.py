@@ -11,6 +11,11 @@ random_state=seed, sigma=s)`` for every ``s``; inertia is recomputed in float64 
 ``cluster_centers_`` for both. Prints a markdown table: mean inertia ratio (mean over seeds
 of ours / mean of KMeans's), worst per-seed ratio, and the ratio of median fit seconds.
 
+With ``--same-init`` each seed draws one set of starting centres with scikit-learn's
+``kmeans_plusplus(X, k, random_state=seed)`` and both estimators start from it
+(``init=array, n_init=1``): the difference is then the concrete phase and refinement
+against Lloyd's iteration from one start, not the luck of the seeding.
+
 Example::
 
     env -u OPENBLAS_CORETYPE python benchmarks/bench_shallow_many_clusters.py \\
@@ -23,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_shallow_kmeans import float64_inertia, load_uci, timed_fit
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
@@ -48,8 +53,11 @@ def main():
     parser.add_argument("--n-init", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--data-dir", default=str(DATA_DIR))
+    parser.add_argument("--same-init", action="store_true",
+                        help="both start from one kmeans_plusplus draw per seed (n_init=1)")
     args = parser.parse_args()
-    print(f"n_init={args.n_init}, seeds 0..{args.seeds - 1}\n")
+    start = "one shared k-means++ start per seed" if args.same_init else f"n_init={args.n_init}"
+    print(f"{start}, seeds 0..{args.seeds - 1}\n")
     print("| case | n x d | k | sigma | mean inertia ratio | worst seed ratio | "
           "time ratio (medians) |")
     print("|---|---|---|---|---|---|---|")
@@ -58,11 +66,15 @@ def main():
         ref, ref_s = [], []
         ours = {s: ([], []) for s in args.sigmas}
         for seed in range(args.seeds):
-            km = KMeans(k, n_init=args.n_init, random_state=seed)
+            init, n_init = "k-means++", args.n_init
+            if args.same_init:
+                init, n_init = kmeans_plusplus(X, k, random_state=seed)[0], 1
+            km = KMeans(k, init=init, n_init=n_init, random_state=seed)
             ref_s.append(timed_fit(km, X))
             ref.append(float64_inertia(X, km.cluster_centers_))
             for s in args.sigmas:
-                sc = ShallowConcreteKMeans(k, n_init=args.n_init, random_state=seed, sigma=s)
+                sc = ShallowConcreteKMeans(k, init=init, n_init=n_init, random_state=seed,
+                                           sigma=s)
                 ours[s][1].append(timed_fit(sc, X))
                 ours[s][0].append(float64_inertia(X, sc.cluster_centers_))
         ref = np.array(ref)
