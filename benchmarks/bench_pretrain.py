@@ -59,8 +59,13 @@ def load(name, n_rows=None, seed=0, input_scale="unit"):
 
 def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=256,
           input_dropout=0.0, tag="", learning_rate=None, init="default", weight_decay=0.0,
-          input_noise=0.0, autocast=None):
-    """AE+KM accuracy at several step counts of one pretraining run (no refit per length)."""
+          input_noise=0.0, autocast=None, ema=()):
+    """AE+KM accuracy at several step counts of one pretraining run (no refit per length).
+
+    ``ema``: decays of exponential moving averages of the weights, updated after every
+    optimiser step of the end-to-end stage; at each checkpoint AE+KM is also measured on
+    each average (records tagged ``+ema<decay>``), a paired comparison within one run.
+    """
     import math
 
     import torch
@@ -110,20 +115,54 @@ def curve(name, X, y, seed, recipe, max_steps, checkpoints, output, batch_size=2
         plain_encode = ae.encode
         ae.encode = lambda Z: plain_encode(drop(Z) if ae.training else Z)
     extra = 0 if recipe != "greedy" else 4 * math.ceil(GREEDY_LAYER_FRACTION * n_epochs)
+    averages = {}
+    if ema:
+        import skdeepcluster._pretrain as pretrain_module
+
+        plain = getattr(pretrain_module._optimizer, "plain", pretrain_module._optimizer)
+        params = list(ae.parameters())
+        averages = {d: [p.detach().clone() for p in params] for d in ema}
+
+        def averaged(recipe, opt_params, rate):
+            optimizer = plain(recipe, opt_params, rate)
+            opt_params = list(optimizer.param_groups[0]["params"])
+            if len(opt_params) == len(params):  # the end-to-end stage (not a greedy layer)
+
+                def update(*_):
+                    with torch.no_grad():
+                        for decay, avg in averages.items():
+                            torch._foreach_lerp_(avg, params, 1.0 - decay)
+
+                optimizer.register_step_post_hook(update)
+            return optimizer
+
+        averaged.plain = plain
+        pretrain_module._optimizer = averaged
+
+    def measure(record, suffix):
+        with torch.no_grad():
+            ae.eval()
+            Z = ae.encode(torch.from_numpy(X)).float().numpy()
+            ae.train()
+        labels = KMeans(k, n_init=10, random_state=seed).fit(Z).labels_
+        emit({"dataset": name, "rows": len(X), "seed": seed, "recipe": recipe + tag + suffix,
+              "steps": marks[record["epoch"]], "epochs": record["epoch"],
+              "layer_epochs": extra, "acc": cluster_accuracy(y, labels),
+              "nmi": normalized_mutual_info_score(y, labels),
+              "rec": record["reconstruction"],
+              "seconds": time.perf_counter() - start}, output)
 
     def callback(owner, record):
         if record["phase"] == "pretrain" and record["epoch"] in marks:
-            with torch.no_grad():
-                ae.eval()
-                Z = ae.encode(torch.from_numpy(X)).float().numpy()
-                ae.train()
-            labels = KMeans(k, n_init=10, random_state=seed).fit(Z).labels_
-            emit({"dataset": name, "rows": len(X), "seed": seed, "recipe": recipe + tag,
-                  "steps": marks[record["epoch"]], "epochs": record["epoch"],
-                  "layer_epochs": extra, "acc": cluster_accuracy(y, labels),
-                  "nmi": normalized_mutual_info_score(y, labels),
-                  "rec": record["reconstruction"],
-                  "seconds": time.perf_counter() - start}, output)
+            measure(record, "")
+            for decay, avg in averages.items():
+                with torch.no_grad():
+                    raw = [p.detach().clone() for p in ae.parameters()]
+                    for p, a in zip(ae.parameters(), avg):
+                        p.copy_(a)
+                    measure(record, f" +ema{decay:g}")
+                    for p, r in zip(ae.parameters(), raw):
+                        p.copy_(r)
         return False
 
     try:
@@ -175,6 +214,9 @@ def main(argv=None):
     parser.add_argument("--trace", action="store_true",
                         help="with --estimators: record the ACC of the training labels after "
                              "the k-means initialisation and after every clustering epoch")
+    parser.add_argument("--ema", type=float, nargs="+", default=[],
+                        help="with --curve: also measure AE+KM on exponential moving "
+                             "averages of the weights with these decays (same run)")
     parser.add_argument("--checkpoints", type=int, nargs="+",
                         default=[500, 1000, 2000, 4000, 8000])
     args = parser.parse_args(argv)
@@ -231,7 +273,7 @@ def main(argv=None):
                               batch_size=args.batch_size, input_dropout=args.input_dropout,
                               tag=tag, learning_rate=args.lr, init=args.init,
                               weight_decay=args.weight_decay, input_noise=args.input_noise,
-                              autocast=args.autocast)
+                              autocast=args.autocast, ema=args.ema)
         return None
     import skdeepcluster
     for name in args.datasets:
