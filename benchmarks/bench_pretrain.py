@@ -336,6 +336,7 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
     import platform
 
     import torch
+    from _envinfo import cpu_model  # the script's folder is on sys.path
 
     import skdeepcluster
 
@@ -345,7 +346,7 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
     # Same seed, same thread count, another machine: another network (float sums round
     # differently with the CPU's kernels), so each record says where it ran.
     base = {"dataset": tag, "rows": len(X), "seed": seed, "host": platform.release(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_threads": torch.get_num_threads()}
     km = KMeans(k, n_init=10, random_state=seed).fit(X)
     emit({**base, "config": "KMeans", "acc": cluster_accuracy(y, km.labels_),
