@@ -248,6 +248,34 @@ class HostData:
             self.sample_weight = None
         else:
             self.sample_weight = torch.as_tensor(sample_weight, dtype=dtype).to(device)
+        self._sq_norms = None
+
+    def sq_norms(self, index=None):
+        """Squared norms ``||x_i||²`` of the rows ``index`` (a slice, a 1-D tensor of
+        positions on the device, or None for every row), or None when they are not cached.
+
+        Cached for rows held as one dense tensor on the device with no offset (the shallow
+        estimator's centred copy, an embedding): computed once, in chunks, the first time
+        they are asked for, and reused by every later pass (assignment, Lloyd step, k-means++,
+        concrete step). A sparse, file-backed, host-resident or offset set returns None and
+        the caller computes the norms of its batch. The rows are taken to be fixed for the
+        life of this object.
+        """
+        t = self._tensor
+        if (t is None or self._file is not None or self.offset is not None
+                or t.device != self.device):
+            return None
+        if self._sq_norms is None:
+            norms = torch.empty(self.n_samples, dtype=t.dtype, device=t.device)
+            for start in range(0, self.n_samples, CHUNK_ROWS):
+                block = t[start:start + CHUNK_ROWS]
+                norms[start:start + CHUNK_ROWS] = (block * block).sum(dim=1)
+            self._sq_norms = norms
+        if index is None:
+            return self._sq_norms
+        if isinstance(index, slice):
+            return self._sq_norms[index]
+        return self._sq_norms.index_select(0, index)
 
     def rows(self, idx):
         """Dense rows ``idx`` (a 1-D integer tensor or array) on the device."""
@@ -325,13 +353,20 @@ class HostData:
         for start, stop, xb in self.chunks(chunk_rows):
             yield slice(start, stop), xb
 
-    def minibatches(self, batch_size, generator):
+    def minibatches(self, batch_size, generator, shuffle=True):
         """Yield ``(idx, X[idx])`` for one shuffled epoch; ``idx`` is a tensor on the device.
 
         Inside a process group (``group``, set by the deep estimators' ``fit``), every rank
         uses rank 0's order and yields its share of each global batch
-        (:mod:`skdeepcluster._distributed`).
+        (:mod:`skdeepcluster._distributed`). With ``shuffle=False`` (one process only) the
+        rows come in order, ``idx`` a slice, and nothing is drawn from ``generator``: for a
+        pass whose single batch holds every row, whose gradient the order cannot change.
         """
+        if not shuffle and self.group is None:
+            for start, stop, xb in self.chunks(batch_size):
+                self.batch_rows = stop - start
+                yield slice(start, stop), xb
+            return
         perm = torch.randperm(self.n_samples, generator=generator, device=generator.device)
         perm = broadcast_(perm.to(self.device), self.group)
         starts = merge_short_tail(list(range(0, self.n_samples, batch_size)), self.n_samples,
@@ -824,7 +859,7 @@ def check_finite(values, *, phase, epoch, diverged_hint):
 
 
 def minibatch_pass(data, batch_size, generator, step, *, phase="train", epoch=1,
-                   diverged_hint="the learning rate is probably too large"):
+                   diverged_hint="the learning rate is probably too large", shuffle=True):
     """One shuffled pass over ``data`` in mini-batches: the body of a training epoch.
 
     The loss terms ``step`` returns stay on the device, are accumulated there and read back
@@ -842,6 +877,8 @@ def minibatch_pass(data, batch_size, generator, step, *, phase="train", epoch=1,
         the pass after this step (a phase that converges mid-epoch).
     phase, epoch, diverged_hint
         Name the place and the likely cause in the error raised on a non-finite loss.
+    shuffle : bool, default=True
+        False: the rows in order (see ``HostData.minibatches``).
 
     Returns
     -------
@@ -856,7 +893,7 @@ def minibatch_pass(data, batch_size, generator, step, *, phase="train", epoch=1,
         When a loss term of the pass is NaN or infinite.
     """
     names, sums, seen, stopped = None, None, 0, False
-    for idx, xb in data.minibatches(batch_size, generator):
+    for idx, xb in data.minibatches(batch_size, generator, shuffle):
         terms, stopped = step(idx, xb)
         if names is None:
             names = list(terms)

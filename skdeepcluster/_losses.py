@@ -122,7 +122,8 @@ EXP_FLOOR = -80.0
 
 
 @torch.no_grad()
-def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=None):
+def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=None,
+                                Z_sq=None):
     """Value, samples and closed-form gradient w.r.t. the centres of the concrete k-means loss.
 
     Equals :func:`concrete_kmeans_loss` and the gradient autograd gives for ``centers`` (the
@@ -147,6 +148,8 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
     noise_t : Tensor of shape (k, n) or (r, k, n), or None
         Gumbel noise, **transposed** with respect to :func:`concrete_kmeans_loss`.
     sample_weight : Tensor of shape (n,), optional
+    Z_sq : Tensor of shape (n,), optional
+        Precomputed ``||z_i||²`` (``HostData.sq_norms``); only the loss uses them.
 
     Returns
     -------
@@ -192,7 +195,9 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
     W.view(-1).index_add_(0, flat, torch.full(flat.shape, -2.0, dtype=W.dtype,
                                               device=W.device))
     # ||z_i - μ_{k_i}||² = ||z_i||² - 2 s_{k_i i}
-    residual_sq = torch.sub((Z * Z).sum(dim=1), best, alpha=2.0).clamp_(min=0.0)
+    if Z_sq is None:
+        Z_sq = (Z * Z).sum(dim=1)
+    residual_sq = torch.sub(Z_sq, best, alpha=2.0).clamp_(min=0.0)
     if sample_weight is not None:
         W.mul_(sample_weight)
         residual_sq = residual_sq * sample_weight

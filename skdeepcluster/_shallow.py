@@ -498,9 +498,12 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
 
             def step(bidx, xb):
                 wb = data.weights(bidx)
-                noise = gumbel_noise((A, K, xb.shape[0]), generator, device, dtype)
+                # One draw of noise for every run of the group (broadcast over the runs):
+                # each run still sees standard Gumbel noise, at 1/A of the drawing cost,
+                # which was most of a step's time with ten runs on small data.
+                noise = gumbel_noise((1, K, xb.shape[0]), generator, device, dtype)
                 loss, index, grad = concrete_kmeans_center_grad(xb, C, tau_t, sigma_abs, noise,
-                                                                wb)
+                                                                wb, data.sq_norms(bidx))
                 flat = (index + offsets).flatten()
                 counts.add_(weighted_bincount(flat, None if wb is None else wb.repeat(A),
                                               A * K, dtype))
@@ -509,8 +512,10 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 loss_sum.add_(loss)
                 return {"loss": loss.sum() / xb.shape[0]}, False
 
+            # One batch of every row: its gradient is the same in any order, so the rows
+            # are not shuffled (and the generator draws only the noise).
             minibatch_pass(data, self.batch_size, generator, step, phase="concrete",
-                           epoch=epoch)
+                           epoch=epoch, shuffle=self.batch_size < data.n_samples)
             counts = counts.view(A, K)
             n_relocated = [0] * A
             for j in torch.nonzero((counts == 0).any(dim=1)).flatten().tolist():

@@ -412,7 +412,9 @@ def test_concrete_gradient_of_runs_together_equals_each_run(n, k, d, r, weighted
         torch.testing.assert_close(grad[j], grad1, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("shape", [(1, 70000), (7, 20000), (3, 5, 9000), (2, 3)])
+@pytest.mark.parametrize(
+    "shape", [(1, 70000), (7, 20000), (3, 5, 9000), (2, 3), (255, 400), (256, 400)]
+)
 def test_max_over_clusters_equals_torch_max_with_ties(shape):
     from skdeepcluster._kmeans import max_over_clusters
 
@@ -555,3 +557,33 @@ def test_scale_free_term_on_shares_of_a_collapsed_batch():
         grads.append(len(P) / 6 * Zp.grad)
     assert torch.isfinite(torch.cat(grads)).all()
     torch.testing.assert_close(torch.cat(grads), Z.grad)
+
+
+def test_sq_norms_are_cached_exactly_and_only_for_dense_rows_on_the_device():
+    X = np.random.default_rng(0).normal(size=(50, 7)).astype(np.float32)
+    data = HostData(X, torch.device("cpu"), torch.float32)
+    t = torch.from_numpy(X)
+    expected = (t * t).sum(dim=1)
+    assert torch.equal(data.sq_norms(), expected)
+    assert data.sq_norms() is data.sq_norms()  # computed once
+    assert torch.equal(data.sq_norms(slice(10, 20)), expected[10:20])
+    idx = torch.tensor([3, 0, 49])
+    assert torch.equal(data.sq_norms(idx), expected[idx])
+    # not cached where the rows are not one dense tensor without an offset
+    assert HostData(sp.csr_matrix(X), torch.device("cpu"), torch.float32).sq_norms() is None
+    assert HostData(X, torch.device("cpu"), torch.float32,
+                    offset=np.ones(7)).sq_norms() is None
+
+
+def test_unshuffled_minibatches_come_in_order_and_draw_nothing():
+    X = np.arange(30, dtype=np.float32).reshape(10, 3)
+    data = HostData(X, torch.device("cpu"), torch.float32)
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    batches = list(data.minibatches(4, g, shuffle=False))
+    assert torch.equal(g.get_state(), state)
+    assert [b[0] for b in batches] == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert torch.equal(torch.cat([b[1] for b in batches]), torch.from_numpy(X))
+    shuffled = list(data.minibatches(4, g))
+    assert not torch.equal(g.get_state(), state)
+    assert sorted(torch.cat([b[0] for b in shuffled]).tolist()) == list(range(10))

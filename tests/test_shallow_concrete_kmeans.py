@@ -572,10 +572,10 @@ def test_concrete_phase_trains_on_a_subset_of_a_large_set(tmp_path, blobs, monke
     seen = []
     grad = losses.concrete_kmeans_center_grad
 
-    def spy(Z, centers, tau, sigma, noise_t, sample_weight=None):
+    def spy(Z, centers, tau, sigma, noise_t, sample_weight=None, Z_sq=None):
         seen.append((sigma > 0, Z.shape[0], None if sample_weight is None
                      else float(sample_weight.sum())))
-        return grad(Z, centers, tau, sigma, noise_t, sample_weight)
+        return grad(Z, centers, tau, sigma, noise_t, sample_weight, Z_sq)
 
     monkeypatch.setattr(shallow, "concrete_kmeans_center_grad", spy)
     monkeypatch.setattr(shallow, "CONCRETE_MAX_ROWS", 200)
@@ -673,3 +673,24 @@ def test_a_failed_refit_leaves_the_estimator_unfitted(blobs, cause):
     assert not hasattr(km, "cluster_centers_") and not hasattr(km, "n_features_in_")
     with pytest.raises(NotFittedError):
         km.predict(X)
+
+
+@pytest.mark.parametrize("batch_size, shuffled", [(10_000, False), (100, True)])
+def test_concrete_phase_shuffles_only_when_batches_are_smaller_than_the_data(
+        blobs, monkeypatch, batch_size, shuffled):
+    # One batch of every row has the same gradient in any order: no permutation is drawn.
+    from skdeepcluster._engine import HostData
+
+    calls = []
+    minibatches = HostData.minibatches
+
+    def spy(self, size, generator, shuffle=True):
+        calls.append(shuffle)
+        return minibatches(self, size, generator, shuffle)
+
+    monkeypatch.setattr(HostData, "minibatches", spy)
+    X = blobs[0]
+    assert X.shape[0] > 100
+    ShallowConcreteKMeans(n_clusters=3, n_init=1, batch_size=batch_size,
+                          random_state=0).fit(X)
+    assert calls and set(calls) == {shuffled}
