@@ -173,7 +173,9 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
     n_init : 'auto' or int, default='auto'
         Number of runs with different initial centres; the run with the lowest inertia is
         kept. ``'auto'``: 1 for ``'k-means++'`` or an array, 10 for ``'random'`` or a
-        callable (scikit-learn's rule).
+        callable (scikit-learn's rule). Runs are computed together in groups, and the
+        runs of a group share each step's Gumbel noise (each run's noise is still standard
+        Gumbel; only the runs' draws are not independent of each other).
 
     max_iter : int, default=300
         Maximum number of epochs (passes over the data) of a run.
@@ -187,7 +189,8 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         it, one line per epoch on stderr), as the deep estimators do.
 
     random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation, the shuffling and the Gumbel noise. The global random
+        Seeds the initialisation, the shuffling (when ``batch_size`` is smaller than the
+        data; one batch of every row is not shuffled) and the Gumbel noise. The global random
         states of torch, numpy and :mod:`random` are left untouched.
 
     copy_x : bool, default=True
