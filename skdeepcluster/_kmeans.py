@@ -455,7 +455,7 @@ def lloyd_step(data, centers, step_size=1.0):
     sums = torch.zeros((R, k, d), dtype=dtype, device=device)
     loss = torch.zeros(R, dtype=torch.float64, device=device)
     dist_all = torch.empty((R, data.n_samples), dtype=dtype, device=device)
-    offsets = run_offsets(R, k, device)
+    offsets = run_offsets(R, k, device) if R > 1 else None
     for index, xb in data.chunks_with_index():
         labels, dist = nearest_centers(xb, C, data.sq_norms(index))
         dist_all[:, index] = dist
@@ -605,10 +605,16 @@ def lloyd(data, centers, *, max_iter=300, tol=1e-4, tol_abs=None, step_size=1.0,
     total_weight = _total_weight(data)
 
     def run_epoch(epoch):
-        idx = torch.tensor(runs.active, device=C.device)
-        old = C[idx]
-        new, loss, n_relocated = lloyd_step(data, old, step_size)
-        C[idx] = new
+        nonlocal C
+        if len(runs.active) == R:  # every run still moving: no gather, no scatter back
+            old = C
+            new, loss, n_relocated = lloyd_step(data, old, step_size)
+            C = new
+        else:
+            idx = torch.tensor(runs.active, device=C.device)
+            old = C[idx]
+            new, loss, n_relocated = lloyd_step(data, old, step_size)
+            C[idx] = new
         return {"loss": (loss / total_weight).tolist(),
                 "center_shift": ((new - old) ** 2).sum(dim=(1, 2)).tolist(),
                 "n_relocated": n_relocated.tolist()}

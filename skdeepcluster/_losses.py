@@ -160,7 +160,6 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
     # (k, n) scores s_ki = μ_k·z_i - ||μ_k||²/2 (the nearest-centre rule); the logits are
     # ℓ_ki = (2/σ²) s_ki up to a per-sample constant that neither argmax nor softmax sees.
     score = center_scores(centers, Z)
-    k, n = score.shape[-2:]
     if sigma == 0:
         best, index = max_over_clusters(score)
         W = torch.zeros_like(score)
@@ -187,13 +186,10 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
         hg = W.sum(dim=-2, keepdim=True)
         W.addcmul_(h, hg, value=-1.0).mul_(4.0 * inv_s2 / tau)
         best = score.gather(-2, index.unsqueeze(-2)).squeeze(-2)
-    # The direct part, -2 at (k_i, i): one scattered add over the flat (runs, k, n) layout.
-    cols = torch.arange(n, device=Z.device)
-    if index.dim() == 2:
-        cols = cols + (torch.arange(index.shape[0], device=Z.device) * (k * n)).unsqueeze(1)
-    flat = (index * n).add_(cols).flatten()
-    W.view(-1).index_add_(0, flat, torch.full(flat.shape, -2.0, dtype=W.dtype,
-                                              device=W.device))
+    # The direct part, -2 at (k_i, i): one entry per column, so a gather and a scatter
+    # (no two writes to one place: the same on every device and every run).
+    at = index.unsqueeze(-2)
+    W.scatter_(-2, at, W.gather(-2, at).sub_(2.0))
     # ||z_i - μ_{k_i}||² = ||z_i||² - 2 s_{k_i i}
     if Z_sq is None:
         Z_sq = (Z * Z).sum(dim=1)

@@ -491,13 +491,14 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
 
         def run_epoch(epoch):
             tau_t = temperature(self.tau, self.tau_min, rate, epoch - 1)
-            idx = torch.tensor(runs.active, device=device)
             A = len(runs.active)
-            C = centers[idx]
+            # With every run still active, the runs' centres are updated in place.
+            idx = None if A == R else torch.tensor(runs.active, device=device)
+            C = centers if idx is None else centers[idx]
             old = C.clone()
             counts = torch.zeros(A * K, dtype=dtype, device=device)
             loss_sum = torch.zeros(A, dtype=dtype, device=device)
-            offsets = run_offsets(A, K, device)
+            offsets = run_offsets(A, K, device) if A > 1 else None
 
             def step(bidx, xb):
                 wb = data.weights(bidx)
@@ -507,7 +508,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 noise = gumbel_noise((1, K, xb.shape[0]), generator, device, dtype)
                 loss, index, grad = concrete_kmeans_center_grad(xb, C, tau_t, sigma_abs, noise,
                                                                 wb, data.sq_norms(bidx))
-                flat = (index + offsets).flatten()
+                flat = index.flatten() if offsets is None else (index + offsets).flatten()
                 counts.add_(weighted_bincount(flat, None if wb is None else wb.repeat(A),
                                               A * K, dtype))
                 step = grad / (2.0 * counts.view(A, K).clamp(min=min_count)).unsqueeze(-1)
@@ -525,7 +526,8 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 # Centres that no sample chose move to the points farthest from theirs.
                 _, dist = assign_nearest(data, C[j])
                 n_relocated[j] = int(relocate_empty(C[j], counts[j], data, dist)[0].numel())
-            centers[idx] = C
+            if idx is not None:
+                centers[idx] = C
             return {"loss": (loss_sum / total_weight).tolist(),
                     "center_shift": ((C - old) ** 2).sum(dim=(1, 2)).tolist(), "tau": tau_t,
                     "n_relocated": n_relocated}
