@@ -145,8 +145,9 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
     centers : Tensor of shape (k, p) or (r, k, p)
     tau, sigma : float
         As in :func:`concrete_kmeans_loss` (``sigma=0``: the nearest-centre limit).
-    noise_t : Tensor of shape (k, n) or (r, k, n), or None
-        Gumbel noise, **transposed** with respect to :func:`concrete_kmeans_loss`.
+    noise_t : Tensor of shape (k, n), (r, k, n) or (1, k, n), or None
+        Gumbel noise, **transposed** with respect to :func:`concrete_kmeans_loss`; with
+        ``r`` runs, shape (1, k, n) is one draw shared by every run (broadcast).
     sample_weight : Tensor of shape (n,), optional
     Z_sq : Tensor of shape (n,), optional
         Precomputed ``||z_i||²`` (``HostData.sq_norms``); only the loss uses them.

@@ -410,6 +410,14 @@ def test_concrete_gradient_of_runs_together_equals_each_run(n, k, d, r, weighted
         assert torch.equal(index[j], index1)
         torch.testing.assert_close(loss[j], loss1, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(grad[j], grad1, rtol=1e-10, atol=1e-10)
+    # one draw shared by every run (shape (1, k, n), broadcast) is each run's own draw
+    shared = noise[:1]
+    loss_s, index_s, grad_s = concrete_kmeans_center_grad(Z, C, 0.7, 1.3, shared, w)
+    for j in range(r):
+        loss1, index1, grad1 = concrete_kmeans_center_grad(Z, C[j], 0.7, 1.3, shared[0], w)
+        assert torch.equal(index_s[j], index1)
+        torch.testing.assert_close(loss_s[j], loss1, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(grad_s[j], grad1, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize(
