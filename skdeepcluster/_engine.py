@@ -250,26 +250,26 @@ class HostData:
             self.sample_weight = torch.as_tensor(sample_weight, dtype=dtype).to(device)
         self._sq_norms = None
 
-    def sq_norms(self, index=None):
-        """Squared norms ``||x_i||²`` of the rows ``index`` (a slice, a 1-D tensor of
-        positions on the device, or None for every row), or None when they are not cached.
+    def sq_norms(self, index=None, compute=True):
+        """Squared norms ``||x_i||²`` of the rows handed out (offset subtracted), for the
+        rows ``index``: a slice, a 1-D tensor of positions on the device, or None for every
+        row.
 
-        Cached for rows held as one dense tensor on the device with no offset (the shallow
-        estimator's centred copy, an embedding): computed once, in chunks, the first time
-        they are asked for, and reused by every later pass (assignment, Lloyd step, k-means++,
-        concrete step). A sparse, file-backed, host-resident or offset set returns None and
-        the caller computes the norms of its batch. The rows are taken to be fixed for the
-        life of this object.
+        Computed once, in one pass over :meth:`chunks`, the first time they are asked for,
+        and kept on the device (``n_samples`` values) for every later pass of the fit
+        (k-means++, Lloyd steps, concrete steps, assignments). With ``compute=False`` they
+        are returned only when already computed (else None): a single pass over the data
+        computes the norms of its own chunks rather than read the data twice. The rows are
+        taken to be fixed for the life of this object.
         """
-        t = self._tensor
-        if (t is None or self._file is not None or self.offset is not None
-                or t.device != self.device):
-            return None
         if self._sq_norms is None:
-            norms = torch.empty(self.n_samples, dtype=t.dtype, device=t.device)
-            for start in range(0, self.n_samples, CHUNK_ROWS):
-                block = t[start:start + CHUNK_ROWS]
-                norms[start:start + CHUNK_ROWS] = (block * block).sum(dim=1)
+            if not compute:
+                return None
+            norms = None
+            for start, stop, xb in self.chunks():
+                if norms is None:
+                    norms = torch.empty(self.n_samples, dtype=xb.dtype, device=xb.device)
+                norms[start:stop] = (xb * xb).sum(dim=1)
             self._sq_norms = norms
         if index is None:
             return self._sq_norms

@@ -263,7 +263,7 @@ def assign_nearest(data, centers):
     dist = torch.empty((*lead, data.n_samples), dtype=centers.dtype, device=centers.device)
     for start, stop, xb in data.chunks():
         labels[..., start:stop], dist[..., start:stop] = nearest_centers(
-            xb, centers, data.sq_norms(slice(start, stop)))
+            xb, centers, data.sq_norms(slice(start, stop), compute=False))
     return labels, dist
 
 
@@ -314,10 +314,6 @@ def kmeans_plusplus(data, n_clusters, generator, n_local_trials=None, n_runs=Non
         n_local_trials = 2 + int(math.log(n_clusters))
     T = n_local_trials
     X_sq = data.sq_norms()
-    if X_sq is None:
-        X_sq = torch.empty(n, dtype=data.dtype, device=device)
-        for start, stop, xb in data.chunks():
-            X_sq[start:stop] = (xb * xb).sum(dim=1)
     w = data.sample_weight
     if w is None:
         w = torch.ones(n, dtype=data.dtype, device=device)
@@ -510,6 +506,13 @@ class KMeansRuns:
         self.n_done = [0] * n_runs
         self.active = [r for r in range(n_runs) if self.max_epochs[r] > 0]
 
+    def active_index(self, device):
+        """The active runs' positions as a tensor on ``device``, or None while every run is
+        active (the runs' tensors are then used whole: no gather, no scatter back)."""
+        if len(self.active) == self.n_runs:
+            return None
+        return torch.tensor(self.active, device=device)
+
     def record(self, values, seconds):
         """Record one epoch of the active runs and drop those that are done.
 
@@ -606,14 +609,12 @@ def lloyd(data, centers, *, max_iter=300, tol=1e-4, tol_abs=None, step_size=1.0,
 
     def run_epoch(epoch):
         nonlocal C
-        if len(runs.active) == R:  # every run still moving: no gather, no scatter back
-            old = C
-            new, loss, n_relocated = lloyd_step(data, old, step_size)
+        idx = runs.active_index(C.device)
+        old = C if idx is None else C[idx]
+        new, loss, n_relocated = lloyd_step(data, old, step_size)
+        if idx is None:
             C = new
         else:
-            idx = torch.tensor(runs.active, device=C.device)
-            old = C[idx]
-            new, loss, n_relocated = lloyd_step(data, old, step_size)
             C[idx] = new
         return {"loss": (loss / total_weight).tolist(),
                 "center_shift": ((new - old) ** 2).sum(dim=(1, 2)).tolist(),

@@ -492,8 +492,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
         def run_epoch(epoch):
             tau_t = temperature(self.tau, self.tau_min, rate, epoch - 1)
             A = len(runs.active)
-            # With every run still active, the runs' centres are updated in place.
-            idx = None if A == R else torch.tensor(runs.active, device=device)
+            idx = runs.active_index(device)  # None: every run active, updated in place
             C = centers if idx is None else centers[idx]
             old = C.clone()
             counts = torch.zeros(A * K, dtype=dtype, device=device)

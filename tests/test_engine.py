@@ -567,20 +567,29 @@ def test_scale_free_term_on_shares_of_a_collapsed_batch():
     torch.testing.assert_close(torch.cat(grads), Z.grad)
 
 
-def test_sq_norms_are_cached_exactly_and_only_for_dense_rows_on_the_device():
+def test_sq_norms_are_those_of_the_rows_handed_out_computed_once():
     X = np.random.default_rng(0).normal(size=(50, 7)).astype(np.float32)
     data = HostData(X, torch.device("cpu"), torch.float32)
+    assert data.sq_norms(compute=False) is None  # not computed yet
     t = torch.from_numpy(X)
     expected = (t * t).sum(dim=1)
     assert torch.equal(data.sq_norms(), expected)
     assert data.sq_norms() is data.sq_norms()  # computed once
+    assert data.sq_norms(compute=False) is data.sq_norms()
     assert torch.equal(data.sq_norms(slice(10, 20)), expected[10:20])
     idx = torch.tensor([3, 0, 49])
     assert torch.equal(data.sq_norms(idx), expected[idx])
-    # not cached where the rows are not one dense tensor without an offset
-    assert HostData(sp.csr_matrix(X), torch.device("cpu"), torch.float32).sq_norms() is None
-    assert HostData(X, torch.device("cpu"), torch.float32,
-                    offset=np.ones(7)).sq_norms() is None
+    # sparse rows and rows shifted by an offset: the norms of what chunks() hands out
+    offset = np.linspace(-1.0, 1.0, 7)
+    for other in (HostData(sp.csr_matrix(X), torch.device("cpu"), torch.float32),
+                  HostData(X, torch.device("cpu"), torch.float32, offset=offset)):
+        rows = torch.cat([xb for _, _, xb in other.chunks(chunk_rows=16)])
+        assert torch.equal(other.sq_norms(), (rows * rows).sum(dim=1))
+    shifted = t - torch.as_tensor(offset, dtype=torch.float32)
+    assert not torch.equal(HostData(X, torch.device("cpu"), torch.float32,
+                                    offset=offset).sq_norms(), expected)
+    assert torch.allclose(HostData(X, torch.device("cpu"), torch.float32, offset=offset)
+                          .sq_norms(), (shifted * shifted).sum(dim=1))
 
 
 def test_unshuffled_minibatches_come_in_order_and_draw_nothing():
