@@ -503,7 +503,7 @@ class ShallowConcreteKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, C
                 wb = data.weights(bidx)
                 # One draw of noise for every run of the group (broadcast over the runs):
                 # each run still sees standard Gumbel noise, at 1/A of the drawing cost,
-                # which was most of a step's time with ten runs on small data.
+                # about 40 % of a step's time with ten runs on small data.
                 noise = gumbel_noise((1, K, xb.shape[0]), generator, device, dtype)
                 loss, index, grad = concrete_kmeans_center_grad(xb, C, tau_t, sigma_abs, noise,
                                                                 wb, data.sq_norms(bidx))
