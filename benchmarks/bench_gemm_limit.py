@@ -6,10 +6,13 @@ In one process and one run:
    products of one training step of the MLP autoencoder (``d-500-500-2000-10``) at the
    training batch size: per linear layer the forward ``addmm``, the input gradient
    ``dY @ W`` and the weight gradient ``dY.T @ X``, as autograd runs them; and of one large
-   square product (``--square``). The square product's throughput is *the GEMM limit*
-   (what torch's fp32 GEMM reaches on this machine); the step's products taken together
-   (their FLOPs over the sum of their best times) are *the network's GEMM limit* (the
-   fastest an epoch could run if it did nothing but its products, each at its best speed).
+   square product (``--square``). On the CPU every product is timed twice: with torch's own
+   kernels (MKL) and with oneDNN (as :class:`skdeepcluster.networks.Linear` runs them, when
+   this torch has it). The faster square product is *the GEMM limit* (the fastest fp32
+   GEMM this torch offers on this machine); the step's products taken together (their
+   FLOPs over the sum of their best times, for the faster of the two kernels) are *the
+   network's GEMM limit* (the fastest an epoch could run if it did nothing but its products, each at
+   its best speed).
 2. **Phases.** The GEMM FLOPs of each training phase, counted analytically from the
    network's layers (the optimiser's update counted apart; the elementwise work and the
    clustering terms are left out), next to the seconds of the phase measured with the real
@@ -73,6 +76,8 @@ USER_ENV = {var: os.environ.get(var) for var in ENV_VARS}
 import skdeepcluster  # noqa: I001
 from skdeepcluster import DEC, IDEC, AEKMeans, ConcreteKMeans
 from skdeepcluster._engine import cpu_has_native_bf16
+from skdeepcluster._onednn import _onednn_linear as onednn_matmul
+from skdeepcluster._onednn import onednn_works, use_onednn
 from skdeepcluster.datasets import load_dataset
 from skdeepcluster.networks import MLPAutoencoder
 
@@ -242,40 +247,45 @@ def time_call(fn, device, repeats, min_seconds=0.02):
     return best
 
 
-def product_fn(kind, shape, device, dtype, generator):
-    """A closure running one product of ``shape = (m, k, n)`` the way autograd does."""
+def product_fn(kind, shape, device, dtype, generator, backend="torch"):
+    """A closure running one product of ``shape = (m, k, n)`` the way autograd does, with
+    torch's own kernels (``backend="torch"``: MKL on the CPU) or with oneDNN's
+    (``"onednn"``, as the package's :class:`~skdeepcluster.networks.Linear` runs them)."""
     m, k, n = shape
 
     def rand(*size):
         return torch.rand(size, generator=generator, device=generator.device).to(
             device=device, dtype=dtype)
 
+    dnn = backend == "onednn"
     if kind == "fwd":  # addmm(bias, X, W.T): X (m, k), W (n, k)
         x, w, bias = rand(m, k), rand(n, k), rand(n)
-        return lambda: torch.addmm(bias, x, w.t())
+        return (lambda: onednn_matmul(x, w, bias)) if dnn else (
+            lambda: torch.addmm(bias, x, w.t()))
     if kind == "dX":  # dY (m, k) @ W (k, n)
         dy, w = rand(m, k), rand(k, n)
-        return lambda: dy.mm(w)
+        return (lambda: onednn_matmul(dy, w.t())) if dnn else (lambda: dy.mm(w))
     if kind == "dW":  # dY.T (m, k) @ X (k, n), dY stored (k, m)
         dy, x = rand(k, m), rand(k, n)
-        return lambda: dy.t().mm(x)
+        return (lambda: onednn_matmul(dy.t(), x.t())) if dnn else (lambda: dy.t().mm(x))
     a, b = rand(m, k), rand(k, n)  # "square"
-    return lambda: a.mm(b)
+    return (lambda: onednn_matmul(a, b.t())) if dnn else (lambda: a.mm(b))
 
 
-def gemm_limit(layers, batch_size, square, device, dtype, repeats):
+def gemm_limit(layers, batch_size, square, device, dtype, repeats, backend="torch"):
     """Per-product rows and the two limits (GFLOP/s): square product, the step's products."""
     generator = torch.Generator().manual_seed(0)
     rows, step_flops, step_seconds = [], 0, 0.0
     for name, shape, kind in training_steps(layers, batch_size):
         flops = 2 * shape[0] * shape[1] * shape[2]
-        seconds = time_call(product_fn(kind, shape, device, dtype, generator), device, repeats)
+        seconds = time_call(product_fn(kind, shape, device, dtype, generator, backend), device,
+                            repeats)
         rows.append((name, shape, flops, seconds))
         step_flops += flops
         step_seconds += seconds
     shape = (square, square, square)
-    sq_seconds = time_call(product_fn("square", shape, device, dtype, generator), device,
-                           repeats, min_seconds=0.2)
+    sq_seconds = time_call(product_fn("square", shape, device, dtype, generator, backend),
+                           device, repeats, min_seconds=0.2)
     rows.append((f"square {square}", shape, 2 * square ** 3, sq_seconds))
     return rows, 2 * square ** 3 / sq_seconds / 1e9, step_flops / step_seconds / 1e9
 
@@ -469,10 +479,11 @@ def phase_table(phases, square_limit, network_limit, title):
 
 # ----------------------------------------------------------------------------- profile
 PROFILE_GROUPS = [
-    ("GEMM (mm, addmm)", ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul")),
+    ("GEMM (mm, addmm; oneDNN's linear)", ("aten::mm", "aten::addmm", "aten::bmm",
+                                           "aten::matmul", "mkldnn::_linear_pointwise")),
     ("activations (forward, backward)", ("aten::clamp_min", "aten::threshold_backward",
                                          "aten::relu")),
-    ("addmm's bias broadcast (copy_)", ("aten::copy_",)),
+    ("copies (addmm's bias broadcast, contiguous gradients)", ("aten::copy_",)),
     ("loss, bias gradients, loss bookkeeping", ("aten::sub", "aten::mul", "aten::sum",
                                                 "aten::div", "aten::stack", "aten::add",
                                                 "aten::pow")),
@@ -504,7 +515,7 @@ def profile_pretraining(X, autoencoder, batch_size):
     groups = {OPTIMIZER_GROUP: 0.0, **{g: 0.0 for g, _ in PROFILE_GROUPS}}
     other = {}
     for evt in prof.events():
-        if not evt.name.startswith("aten::"):
+        if not evt.name.startswith(("aten::", "mkldnn::")):
             continue
         top = evt
         while top.cpu_parent is not None:
@@ -599,17 +610,32 @@ def main(argv=None):
     if args.no_cpu:
         sections.append("## CPU\n\nSkipped (--no-cpu).\n")
     else:
-        log("CPU: GEMM limit")
-        rows, square, network = gemm_limit(layers_all, args.batch_size, args.square, cpu,
-                                           torch.float32, args.repeats)
+        # The limit is the fastest float32 product this torch offers on this machine:
+        # its default kernels (MKL on x86) and, where present, oneDNN's, whichever is faster.
+        backends = ["torch", *(["onednn"] if onednn_works() else [])]
+        limits = {}
+        for backend in backends:
+            log(f"CPU: GEMM limit ({backend})")
+            rows, square_b, network_b = gemm_limit(layers_all, args.batch_size, args.square,
+                                                   cpu, torch.float32, args.repeats, backend)
+            limits[backend] = (square_b, network_b)
+            kernels = "torch's own kernels (MKL)" if backend == "torch" else "oneDNN"
+            sections.append(gemm_table(rows, square_b, network_b, f"GEMM limit, CPU fp32, "
+                                       f"{kernels} ({torch.get_num_threads()} threads, batch "
+                                       f"{args.batch_size})"))
+        square = max(v[0] for v in limits.values())
+        network = max(v[1] for v in limits.values())
+        used = "oneDNN" if use_onednn() else "torch's own kernels"
+        sections.append(
+            f"- **GEMM limit used below: {square:.1f} GFLOP/s** (the faster square product "
+            f"of {', '.join(backends)}); network's GEMM limit {network:.1f} GFLOP/s\n"
+            f"- the package's linear layers run on: **{used}** "
+            f"(SKDEEPCLUSTER_CPU_LINEAR={os.environ.get('SKDEEPCLUSTER_CPU_LINEAR', 'unset')})"
+            "\n")
         log("CPU: phases")
         phases = measure_phases(X, layers_enc, layers_all, args, cpu)
-        sections += [
-            gemm_table(rows, square, network, f"GEMM limit, CPU fp32 "
-                       f"({torch.get_num_threads()} threads, batch {args.batch_size})"),
-            phase_table(phases, square, network, f"Phases on {args.dataset} "
-                        f"(n={X.shape[0]}, batch {args.batch_size}), CPU fp32"),
-        ]
+        sections.append(phase_table(phases, square, network, f"Phases on {args.dataset} "
+                                    f"(n={X.shape[0]}, batch {args.batch_size}), CPU fp32"))
     if args.cpu_bf16 and not args.no_cpu:
         if cpu_has_native_bf16():
             log("CPU autocast bf16: GEMM limit")

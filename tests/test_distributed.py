@@ -218,6 +218,12 @@ def test_two_rank_clustering_phase_takes_the_single_process_steps(name, tmp_path
     for key, value in single.autoencoder_.state_dict().items():
         np.testing.assert_allclose(ranks[0][name]["weights"][key], value.numpy(), rtol=1e-3,
                                    atol=1e-4, err_msg=key)
-    np.testing.assert_allclose(ranks[0][name]["centers"], single.cluster_centers_, rtol=1e-3,
-                               atol=1e-4)
-    np.testing.assert_array_equal(ranks[0][name]["labels"], single.labels_)
+    # The same centres and partition; their order may differ, since the initial k-means on
+    # the embedding sees it up to the rounding of the ranks' products (oneDNN's float32
+    # kernels round differently for a rank's half batch), which can change the order in
+    # which k-means++ picks the same clusters.
+    centers = ranks[0][name]["centers"]
+    order = np.argmin(((single.cluster_centers_[:, None] - centers[None]) ** 2).sum(-1), axis=1)
+    assert sorted(order.tolist()) == list(range(len(order)))
+    np.testing.assert_allclose(centers[order], single.cluster_centers_, rtol=1e-3, atol=1e-4)
+    np.testing.assert_array_equal(np.argsort(order)[ranks[0][name]["labels"]], single.labels_)

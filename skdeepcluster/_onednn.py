@@ -1,0 +1,149 @@
+"""float32 linear layers through oneDNN on x86 CPUs whose default GEMM is slow.
+
+PyTorch's CPU builds compute a float32 ``F.linear`` with MKL's ``sgemm``. On x86 processors
+not made by Intel, MKL takes a slower code path: on a 2-core AMD EPYC with AVX-512 (December
+2026, torch 2.13) it reached 155-175 GFLOP/s on the autoencoders' products, while oneDNN,
+which PyTorch also ships (it runs the convolutions), reached 330-400 GFLOP/s on the same
+products in full float32 (``benchmarks/bench_gemm_limit.py``). :class:`OneDNNLinearFunction`
+computes a linear layer and both of its gradients with oneDNN; :func:`use_onednn` says when
+the package's :class:`~skdeepcluster.networks.Linear` layers take it.
+
+The choice is made once per process and per setting (never from a timing, so that two fits
+with the same seed on one machine always run the same kernels): the environment variable
+``SKDEEPCLUSTER_CPU_LINEAR`` is ``"auto"`` (the default: oneDNN on x86-64 processors whose
+vendor is not Intel), ``"onednn"`` or ``"torch"`` (PyTorch's own ``F.linear``). oneDNN is
+used only if its operator exists in this PyTorch and passes a numerical self-check.
+"""
+
+import functools
+import os
+import platform
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+#: Environment variable that chooses the CPU linear kernels: "auto", "onednn" or "torch".
+ENV_VAR = "SKDEEPCLUSTER_CPU_LINEAR"
+CHOICES = ("auto", "onednn", "torch")
+
+
+def _linear_op():
+    """oneDNN's dense linear operator (``torch.ops.mkldnn._linear_pointwise``), or None."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        return torch.ops.mkldnn._linear_pointwise
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def _onednn_linear(x, weight, bias=None):
+    """``x @ weight.T + bias`` by oneDNN; ``x`` and ``weight`` 2-D, strided views allowed."""
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+
+@functools.cache
+def onednn_works():
+    """Whether oneDNN's linear operator exists and computes a product, its input gradient
+    and its weight gradient (transposed views) as ``F.linear`` and ``@`` do."""
+    if _linear_op() is None:
+        return False
+    try:
+        gen = torch.Generator().manual_seed(0)
+        x, w = torch.randn(9, 7, generator=gen), torch.randn(5, 7, generator=gen)
+        b, g = torch.randn(5, generator=gen), torch.randn(9, 5, generator=gen)
+        with torch.no_grad():
+            pairs = [(_onednn_linear(x, w, b), F.linear(x, w, b)),
+                     (_onednn_linear(g, w.t()), g @ w),
+                     (_onednn_linear(g.t(), x.t()), g.t() @ x)]
+        return all(a.shape == r.shape and a.dtype == r.dtype
+                   and bool(torch.allclose(a, r, rtol=1e-4, atol=1e-4)) for a, r in pairs)
+    except Exception:  # any failure of a private operator: keep PyTorch's own kernels
+        return False
+
+
+def _cpu_vendor():
+    """The CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``, ...), or ''."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+@functools.cache
+def _resolve(setting):
+    if setting not in CHOICES:
+        raise ValueError(f"{ENV_VAR}={setting!r} is not valid; use one of {CHOICES}.")
+    if setting == "torch":
+        return False
+    if setting == "auto":
+        x86 = platform.machine().lower() in ("x86_64", "amd64")
+        if not x86 or _cpu_vendor() in ("", "GenuineIntel"):
+            return False
+    return onednn_works()
+
+
+def use_onednn():
+    """Whether float32 linear layers on the CPU run through oneDNN in this process (see the
+    module's docstring for the rule and ``SKDEEPCLUSTER_CPU_LINEAR``)."""
+    return _resolve(os.environ.get(ENV_VAR, "auto").strip().lower() or "auto")
+
+
+def _autocast_on():
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # PyTorch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
+def onednn_applies(x, weight):
+    """Whether a linear layer of ``weight`` on ``x`` takes oneDNN: both float32 on the CPU,
+    no CPU autocast in effect (which would compute in bfloat16), and :func:`use_onednn`."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32
+            and weight.dtype == torch.float32 and weight.device.type == "cpu"
+            and x.dim() >= 1 and not _autocast_on() and use_onednn())
+
+
+class OneDNNLinearFunction(torch.autograd.Function):
+    """``y = x Wᵀ + b`` with its gradients, every product by oneDNN.
+
+    ``x`` is 2-D. The input gradient is ``g W`` and the weight gradient ``gᵀ x``, both
+    computed on transposed views (no copies); the bias gradient is ``g`` summed over rows.
+    Differentiable once (no double backward).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _onednn_linear(x, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _onednn_linear(grad, weight.t())
+        if ctx.needs_input_grad[1]:
+            grad_w = _onednn_linear(grad.t(), x.t())
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum(dim=0)
+        return grad_x, grad_w, grad_b
+
+
+def linear(x, weight, bias=None):
+    """``F.linear(x, weight, bias)``, through oneDNN where :func:`onednn_applies`."""
+    if not onednn_applies(x, weight):
+        return F.linear(x, weight, bias)
+    if x.dim() == 2:
+        return OneDNNLinearFunction.apply(x, weight, bias)
+    flat = x.reshape(-1, x.shape[-1])
+    out = OneDNNLinearFunction.apply(flat, weight, bias)
+    return out.reshape(*x.shape[:-1], weight.shape[0])
