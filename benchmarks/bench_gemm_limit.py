@@ -630,7 +630,7 @@ def main(argv=None):
             f"- **GEMM limit used below: {square:.1f} GFLOP/s** (the faster square product "
             f"of {', '.join(backends)}); network's GEMM limit {network:.1f} GFLOP/s\n"
             f"- the package's linear layers run on: **{used}** "
-            f"(SKDEEPCLUSTER_CPU_LINEAR={os.environ.get('SKDEEPCLUSTER_CPU_LINEAR', 'unset')})"
+            f"(SKDEEPCLUSTER_CPU_MATMUL={os.environ.get('SKDEEPCLUSTER_CPU_MATMUL', 'unset')})"
             "\n")
         log("CPU: phases")
         phases = measure_phases(X, layers_enc, layers_all, args, cpu)

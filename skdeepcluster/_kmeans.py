@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import torch
 
+from ._onednn import product_nt
+
 __all__ = [
     "GaussianMixtureParams",
     "KMeansResult",
@@ -193,6 +195,9 @@ def center_scores(centers, X):
     with _autocast_off(X.device.type):  # full precision, as above
         X, centers = _full_precision(X), _full_precision(centers)
         half_c_sq = 0.5 * (centers * centers).sum(dim=1, keepdim=True)
+        product = product_nt(centers, X)
+        if product is not None:  # oneDNN (x86 CPUs where torch's float32 GEMM is slow)
+            return product.sub_(half_c_sq)
         return torch.addmm(half_c_sq, centers, X.T, alpha=1.0, beta=-1.0)
 
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ._distributed import sum_across_
 from ._kmeans import center_scores, max_over_clusters, rows_of, squared_distances
+from ._onednn import product_nt
 
 __all__ = [
     "absolute_sigma",
@@ -198,7 +199,9 @@ def concrete_kmeans_center_grad(Z, centers, tau, sigma, noise_t, sample_weight=N
     if sample_weight is not None:
         W.mul_(sample_weight)
         residual_sq = residual_sq * sample_weight
-    grad = W @ Z - W.sum(dim=-1, keepdim=True) * centers
+    weighted = product_nt(W.reshape(-1, W.shape[-1]), Z.t())  # W @ Z, oneDNN where it pays
+    weighted = W @ Z if weighted is None else weighted.view(*W.shape[:-1], Z.shape[1])
+    grad = weighted - W.sum(dim=-1, keepdim=True) * centers
     return residual_sq.sum(dim=-1), index, grad
 
 

@@ -1,16 +1,19 @@
-"""float32 linear layers through oneDNN on x86 CPUs whose default GEMM is slow.
+"""float32 matrix products through oneDNN on x86 CPUs whose default GEMM is slow.
 
 PyTorch's CPU builds compute a float32 ``F.linear`` with MKL's ``sgemm``. On x86 processors
 not made by Intel, MKL takes a slower code path: on a 2-core AMD EPYC with AVX-512 (December
-2026, torch 2.13) it reached 155-175 GFLOP/s on the autoencoders' products, while oneDNN,
-which PyTorch also ships (it runs the convolutions), reached 330-400 GFLOP/s on the same
-products in full float32 (``benchmarks/bench_gemm_limit.py``). :class:`OneDNNLinearFunction`
-computes a linear layer and both of its gradients with oneDNN; :func:`use_onednn` says when
-the package's :class:`~skdeepcluster.networks.Linear` layers take it.
+2026, torch 2.13) it reached 185-199 GFLOP/s on a 2048 x 2048 product, while oneDNN, which
+PyTorch also ships (it runs the convolutions), reached 391-416 GFLOP/s in full float32, and
+about twice MKL's speed on the autoencoders' own products (``benchmarks/bench_gemm_limit.py``,
+``benchmarks/results/gemm_limit.md``). :class:`OneDNNLinearFunction`
+computes a linear layer and both of its gradients with oneDNN; :func:`product_nt` the
+k-means products (scores of points against centres, the concrete gradient's sums);
+:func:`use_onednn` says when the package's :class:`~skdeepcluster.networks.Linear` layers
+and those products take it.
 
 The choice is made once per process and per setting (never from a timing, so that two fits
 with the same seed on one machine always run the same kernels): the environment variable
-``SKDEEPCLUSTER_CPU_LINEAR`` is ``"auto"`` (the default: oneDNN on x86-64 processors whose
+``SKDEEPCLUSTER_CPU_MATMUL`` is ``"auto"`` (the default: oneDNN on x86-64 processors whose
 vendor is not Intel), ``"onednn"`` or ``"torch"`` (PyTorch's own ``F.linear``). oneDNN is
 used only if its operator exists in this PyTorch and passes a numerical self-check.
 """
@@ -23,8 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-#: Environment variable that chooses the CPU linear kernels: "auto", "onednn" or "torch".
-ENV_VAR = "SKDEEPCLUSTER_CPU_LINEAR"
+#: Environment variable that chooses the CPU float32 product kernels: "auto", "onednn" or
+#: "torch".
+ENV_VAR = "SKDEEPCLUSTER_CPU_MATMUL"
 CHOICES = ("auto", "onednn", "torch")
 
 
@@ -90,7 +94,7 @@ def _resolve(setting):
 
 def use_onednn():
     """Whether float32 linear layers on the CPU run through oneDNN in this process (see the
-    module's docstring for the rule and ``SKDEEPCLUSTER_CPU_LINEAR``)."""
+    module's docstring for the rule and ``SKDEEPCLUSTER_CPU_MATMUL``)."""
     return _resolve(os.environ.get(ENV_VAR, "auto").strip().lower() or "auto")
 
 
@@ -136,6 +140,22 @@ class OneDNNLinearFunction(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum(dim=0)
         return grad_x, grad_w, grad_b
+
+
+#: Products of fewer multiply-adds than this keep torch's kernel: oneDNN's fixed cost per
+#: call (about 10 microseconds) loses on tiny ones (7 centres x 19 features x 2,310 points:
+#: 0.022 ms against MKL's 0.013 ms), and wins from about a million on (10 x 16 x 10,992:
+#: 0.053 against 0.061 ms; 100 x 64 x 65,536: 6.2 against 16.3 ms; one thread, AMD EPYC).
+ONEDNN_MIN_MACS = 2**20
+
+
+def product_nt(a, b):
+    """``a @ b.T`` (``a`` of shape (m, k), ``b`` (n, k), views allowed) by oneDNN when it
+    applies (:func:`onednn_applies`) and the product has at least :data:`ONEDNN_MIN_MACS`
+    multiply-adds; None otherwise (the caller then runs torch's own, often fused, form)."""
+    if a.shape[0] * b.shape[0] * a.shape[1] < ONEDNN_MIN_MACS or not onednn_applies(a, b):
+        return None
+    return _onednn_linear(a, b)
 
 
 def linear(x, weight, bias=None):

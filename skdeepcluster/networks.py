@@ -46,18 +46,18 @@ ACTIVATIONS = tuple(_ACTIVATIONS)
 
 
 class Linear(nn.Linear):
-    """:class:`torch.nn.Linear` whose float32 CPU products may run on oneDNN.
+    """``torch.nn.Linear`` whose float32 CPU products may run on oneDNN.
 
     The same layer (parameters, initialisation, ``state_dict``, results up to the rounding
     of float32 sums), computed by PyTorch's bundled oneDNN library instead of its default
     matrix product on x86 CPUs whose vendor is not Intel. There, MKL's float32 product runs
     at about half the speed oneDNN reaches (on a 2-core AMD EPYC, December 2026: an
-    autoencoder pretraining epoch on MNIST's test set took about 1.5 s with MKL and 1.0 s
+    autoencoder pretraining epoch on MNIST's test set took 1.39 s with MKL and 0.85 s
     with oneDNN; see the user guide's :ref:`deep_speed`). The environment variable
-    ``SKDEEPCLUSTER_CPU_LINEAR`` overrides the choice: ``"auto"`` (default), ``"onednn"``
+    ``SKDEEPCLUSTER_CPU_MATMUL`` overrides the choice: ``"auto"`` (default), ``"onednn"``
     or ``"torch"``. GPUs, other dtypes and CPU autocast (``precision="bfloat16"``) always
-    use :func:`torch.nn.functional.linear`. Every layer of the package's networks is one;
-    a network of your own may use it in place of :class:`torch.nn.Linear`.
+    use ``torch.nn.functional.linear``. Every layer of the package's networks is one;
+    a network of your own may use it in place of ``torch.nn.Linear``.
 
     Examples
     --------

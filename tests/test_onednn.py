@@ -15,7 +15,7 @@ needs_onednn = pytest.mark.skipif(not _onednn.onednn_works(),
 
 @pytest.fixture
 def backend(monkeypatch):
-    """Set SKDEEPCLUSTER_CPU_LINEAR for one test (the resolution cache cleared around it)."""
+    """Set SKDEEPCLUSTER_CPU_MATMUL for one test (the resolution cache cleared around it)."""
     def set_backend(value):
         monkeypatch.setenv(_onednn.ENV_VAR, value)
         _onednn._resolve.cache_clear()
@@ -90,7 +90,7 @@ def test_backend_setting_resolution(backend, monkeypatch):
 
 def test_invalid_backend_setting_is_a_clear_error(backend):
     backend("mkl")
-    with pytest.raises(ValueError, match="SKDEEPCLUSTER_CPU_LINEAR='mkl' is not valid"):
+    with pytest.raises(ValueError, match="SKDEEPCLUSTER_CPU_MATMUL='mkl' is not valid"):
         _onednn.use_onednn()
 
 
@@ -130,3 +130,36 @@ def test_autoencoder_training_step_matches_torch_kernels(backend):
     torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
     for a, b in zip(params_a, params_b):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@needs_onednn
+def test_kmeans_products_take_onednn_from_the_size_threshold_on(backend, monkeypatch):
+    from skdeepcluster import _kmeans, _losses
+
+    backend("onednn")
+    calls = []
+    real = _onednn._onednn_linear
+    monkeypatch.setattr(_onednn, "_onednn_linear",
+                        lambda *a: calls.append(a[0].shape) or real(*a))
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(2**14, 16, generator=gen)          # 10 x 16 x 16,384: 2.6 M multiply-adds
+    C = torch.randn(2, 10, 16, generator=gen)          # two runs at once
+    scores = _kmeans.center_scores(C, X)
+    flat = C.reshape(20, 16)
+    ref = torch.addmm(0.5 * (flat * flat).sum(1, keepdim=True), flat, X.T, beta=-1.0)
+    torch.testing.assert_close(scores, ref.view(2, 10, -1), rtol=1e-5, atol=1e-4)
+    assert calls == [(20, 16)]
+    # The concrete gradient's weighted sums (W @ Z) too, equal to torch's product.
+    noise = torch.zeros(1, 10, X.shape[0])
+    loss, index, grad = _losses.concrete_kmeans_center_grad(X, C, 0.5, 1.0, noise)
+    backend("torch")
+    loss_t, index_t, grad_t = _losses.concrete_kmeans_center_grad(X, C, 0.5, 1.0, noise)
+    assert len(calls) == 3  # scores and W @ Z with oneDNN, none with "torch"
+    assert torch.equal(index, index_t)
+    torch.testing.assert_close(grad, grad_t, rtol=1e-4, atol=1e-2)
+    torch.testing.assert_close(loss, loss_t, rtol=1e-5, atol=1e-2)
+    # Below the threshold (7 x 19 x 2,310) torch's fused form runs, whatever the setting.
+    backend("onednn")
+    _kmeans.center_scores(torch.randn(7, 19), torch.randn(2310, 19))
+    assert len(calls) == 3
+    assert _onednn.product_nt(torch.randn(7, 19), torch.randn(2310, 19)) is None
