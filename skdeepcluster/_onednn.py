@@ -106,11 +106,13 @@ def _autocast_on():
 
 
 def onednn_applies(x, weight):
-    """Whether a linear layer of ``weight`` on ``x`` takes oneDNN: both float32 on the CPU,
-    no CPU autocast in effect (which would compute in bfloat16), and :func:`use_onednn`."""
+    """Whether a linear layer of ``weight`` on ``x`` takes oneDNN: both float32 on the CPU
+    and not empty (oneDNN has no primitive for zero rows), no CPU autocast in effect (which
+    would compute in bfloat16), and :func:`use_onednn`."""
     return (x.device.type == "cpu" and x.dtype == torch.float32
             and weight.dtype == torch.float32 and weight.device.type == "cpu"
-            and x.dim() >= 1 and not _autocast_on() and use_onednn())
+            and x.dim() >= 1 and x.numel() > 0 and weight.numel() > 0
+            and not _autocast_on() and use_onednn())
 
 
 class OneDNNLinearFunction(torch.autograd.Function):

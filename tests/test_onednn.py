@@ -68,6 +68,11 @@ def test_linear_on_batches_of_more_than_two_dimensions(backend):
     x = torch.randn(3, 4, 5)
     torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))
     assert layer(torch.randn(5)).shape == (2,)
+    # An empty batch (a rank's share of a short last batch can be) goes through F.linear.
+    empty = torch.randn(0, 5, requires_grad=True)
+    out = layer(empty)
+    out.sum().backward()
+    assert out.shape == (0, 2) and empty.grad.shape == (0, 5)
 
 
 def test_backend_setting_resolution(backend, monkeypatch):
