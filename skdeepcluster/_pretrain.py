@@ -391,10 +391,14 @@ def pretrained_autoencoder(memory, X, initial_autoencoder, *, recipe, n_epochs, 
 
 
 def _versions():
-    """The versions a cached pretraining depends on beyond its arguments."""
+    """The versions a cached pretraining depends on beyond its arguments, and the kernels of
+    its float32 CPU products (torch's or oneDNN's, :mod:`skdeepcluster._onednn`), which
+    round differently and so train a different network from the same arguments."""
     from . import __version__
+    from ._onednn import use_onednn
 
-    return f"skdeepcluster {__version__}, torch {torch.__version__}"
+    kernels = "onednn" if use_onednn() else "torch"
+    return f"skdeepcluster {__version__}, torch {torch.__version__}, cpu matmul {kernels}"
 
 
 def network_key(module):

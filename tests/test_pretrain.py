@@ -440,6 +440,18 @@ def test_memory_key(blobs, tmp_path, count_pretrainings, monkeypatch):
     assert len(count_pretrainings) == 10
     AEKMeans(3, **base).fit(X)                                         # float32: cached
     assert len(count_pretrainings) == 10
+    # the CPU's float32 kernels (torch's or oneDNN's) round differently: another network
+    from skdeepcluster import _onednn
+    for setting in ("torch", "onednn"):
+        with monkeypatch.context() as patch:
+            patch.setenv(_onednn.ENV_VAR, setting)
+            AEKMeans(3, **base).fit(X)
+    default_onednn = _onednn._resolve("auto")  # the kernels of the fits above
+    # "torch" is new where the default was oneDNN; "onednn" where it was torch and oneDNN works
+    expected = 10 + int(default_onednn) + int(_onednn.onednn_works() and not default_onednn)
+    assert len(count_pretrainings) == expected
+    if _onednn.onednn_works():
+        assert len(count_pretrainings) == 11
 
 
 def test_grid_search_pretrains_once_per_fold(blobs, tmp_path, count_pretrainings):
