@@ -54,10 +54,12 @@ def onednn_works():
     if _linear_op() is None:
         return False
     try:
+        # Explicit dtype, and autocast off: the first call may come from inside a bfloat16
+        # fit or under another default dtype, whose answer would be cached for the process.
         gen = torch.Generator().manual_seed(0)
-        x, w = torch.randn(9, 7, generator=gen), torch.randn(5, 7, generator=gen)
-        b, g = torch.randn(5, generator=gen), torch.randn(9, 5, generator=gen)
-        with torch.no_grad():
+        x, w, b, g = (torch.randn(*shape, generator=gen, dtype=torch.float32)
+                      for shape in ((9, 7), (5, 7), (5,), (9, 5)))
+        with torch.no_grad(), torch.autocast("cpu", enabled=False):
             pairs = [(_onednn_linear(x, w, b), F.linear(x, w, b)),
                      (_onednn_linear(g, w.t()), g @ w),
                      (_onednn_linear(g.t(), x.t()), g.t() @ x)]

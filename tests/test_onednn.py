@@ -168,3 +168,19 @@ def test_kmeans_products_take_onednn_from_the_size_threshold_on(backend, monkeyp
     _kmeans.center_scores(torch.randn(7, 19), torch.randn(2310, 19))
     assert len(calls) == 3
     assert _onednn.product_nt(torch.randn(7, 19), torch.randn(2310, 19)) is None
+
+
+@needs_onednn
+def test_self_check_is_not_fooled_by_the_first_caller_context():
+    # The check's answer is cached for the process: a first call inside a bfloat16 autocast
+    # region or under a float64 default dtype must still find oneDNN working.
+    _onednn.onednn_works.cache_clear()
+    previous = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(torch.float64)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert _onednn.onednn_works() is True
+    finally:
+        torch.set_default_dtype(previous)
+        _onednn.onednn_works.cache_clear()
+        _onednn._resolve.cache_clear()
