@@ -348,6 +348,14 @@ class HostData:
                 block = self._tensor[start:stop].to(self.device, non_blocking=True)
                 yield start, stop, self._shift(block, fresh=False)
 
+    def scan_chunks(self):
+        """:meth:`chunks` of about :data:`SCAN_BYTES` each, for passes that only reduce the
+        data (value range, feature moments): with full chunks, a memory map's two pooled
+        read buffers would hold two chunks (about 200 MB for 784 float32 features) for the
+        rest of the fit."""
+        row_bytes = max(1, self.n_features * self.dtype.itemsize)
+        return self.chunks(max(1, min(CHUNK_ROWS, SCAN_BYTES // row_bytes)))
+
     def chunks_with_index(self, chunk_rows=CHUNK_ROWS):
         """Yield ``(slice, X[slice])`` over the data in order (index usable with ``weights``)."""
         for start, stop, xb in self.chunks(chunk_rows):

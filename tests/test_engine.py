@@ -604,3 +604,32 @@ def test_unshuffled_minibatches_come_in_order_and_draw_nothing():
     shuffled = list(data.minibatches(4, g))
     assert not torch.equal(g.get_state(), state)
     assert sorted(torch.cat([b[0] for b in shuffled]).tolist()) == list(range(10))
+
+
+@pytest.mark.parametrize("block_values", [5, 37, 2**22])
+def test_feature_moments_in_blocks_equal_numpy(block_values, monkeypatch):
+    # The float64 moments are summed over blocks of a chunk (memory stays at one block);
+    # any block size gives numpy's float64 mean and mean square.
+    from skdeepcluster import _kmeans
+
+    monkeypatch.setattr(_kmeans, "MOMENT_BLOCK_VALUES", block_values)
+    X = np.random.default_rng(0).normal(1e3, 1.0, size=(101, 7)).astype(np.float32)
+    data = HostData(X, torch.device("cpu"), torch.float32)
+    mean, mean_sq = _kmeans.feature_moments(data)
+    X64 = X.astype(np.float64)
+    np.testing.assert_allclose(mean.numpy(), X64.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(mean_sq.numpy(), (X64 ** 2).mean(axis=0), rtol=1e-13)
+
+
+def test_scan_chunks_are_small_and_cover_every_row(monkeypatch):
+    # Reductions over the data read blocks of at most SCAN_BYTES (a memory map's pooled
+    # read buffers then stay small), in order, every row once.
+    from skdeepcluster import _engine
+
+    monkeypatch.setattr(_engine, "SCAN_BYTES", 4096)
+    X = np.arange(100 * 50, dtype=np.float32).reshape(100, 50)
+    data = HostData(X, torch.device("cpu"), torch.float32)
+    blocks = list(data.scan_chunks())
+    assert all((stop - start) * 50 * 4 <= 4096 for start, stop, _ in blocks)
+    assert len(blocks) == 5  # 20 rows of 200 bytes per block
+    np.testing.assert_array_equal(torch.cat([b for _, _, b in blocks]).numpy(), X)
