@@ -166,7 +166,8 @@ def linear(x, weight, bias=None):
     """``F.linear(x, weight, bias)``, through oneDNN where :func:`onednn_applies`."""
     if not onednn_applies(x, weight):
         return F.linear(x, weight, bias)
-    if x.dim() == 2:  # no reshape: no extra view node in the graph
+    if x.dim() == 2:
         return OneDNNLinearFunction.apply(x, weight, bias)
-    out = OneDNNLinearFunction.apply(x.reshape(-1, x.shape[-1]), weight, bias)
+    flat = x.reshape(-1, x.shape[-1])
+    out = OneDNNLinearFunction.apply(flat, weight, bias)
     return out.reshape(*x.shape[:-1], weight.shape[0])
