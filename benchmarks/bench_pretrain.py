@@ -217,6 +217,9 @@ def main(argv=None):
     parser.add_argument("--ema", type=float, nargs="+", default=[],
                         help="with --curve: also measure AE+KM on exponential moving "
                              "averages of the weights with these decays (same run)")
+    parser.add_argument("--augment", type=float, nargs=2, metavar=("MAX_SHIFT", "MAX_ROTATION"),
+                        help="with --estimators: pretrain with RandomAffine(image_shape, "
+                             "MAX_SHIFT, MAX_ROTATION) on the image sets")
     parser.add_argument("--checkpoints", type=int, nargs="+",
                         default=[500, 1000, 2000, 4000, 8000])
     args = parser.parse_args(argv)
@@ -228,7 +231,7 @@ def main(argv=None):
                 for seed in args.seeds:
                     defaults(name, n_rows, seed, args.estimators, json.loads(args.configs[0]),
                              args.cache_dir, args.output, args.autocast, args.input_scale,
-                             args.trace)
+                             args.trace, args.augment)
         return None
     if args.curve:
         for name in args.datasets:
@@ -331,8 +334,12 @@ def traced(cls, y, trace):
 
 
 def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast=None,
-             input_scale="unit", trace=False):
-    """Each estimator with its default parameters (``params`` added), one shared cache."""
+             input_scale="unit", trace=False, augment=None):
+    """Each estimator with its default parameters (``params`` added), one shared cache.
+
+    ``augment``: ``(max_shift, max_rotation)`` of a
+    :class:`~skdeepcluster.augmentation.RandomAffine` pretraining augmentation (image sets
+    only), or None."""
     import platform
 
     import torch
@@ -361,6 +368,14 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
             if image_shape is None:
                 continue
             kwargs["input_shape"] = image_shape
+        aug_tag = ""
+        if augment is not None:
+            from skdeepcluster.augmentation import RandomAffine
+
+            if image_shape is None:
+                continue
+            kwargs["pretrain_augmentation"] = RandomAffine(image_shape, *augment)
+            aug_tag = " aug({:g}, {:g})".format(*augment)
         epochs_acc = []
         cls = getattr(skdeepcluster, est)
         model = (traced(cls, y, epochs_acc) if trace else cls)(**kwargs)
@@ -371,7 +386,7 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
         seconds = time.perf_counter() - start
         pre = [r for r in model.history_ if r["phase"].startswith("pretrain")]
         emit({**base, "config": spec + (" " + json.dumps(params) if params else "")
-              + (f" {autocast}" if autocast else ""),
+              + (f" {autocast}" if autocast else "") + aug_tag,
               "acc": cluster_accuracy(y, model.labels_),
               "nmi": normalized_mutual_info_score(y, model.labels_), "seconds": seconds,
               "pretrain_seconds": sum(r["seconds"] for r in pre),

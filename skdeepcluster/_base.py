@@ -162,6 +162,22 @@ def embed(autoencoder, data, chunk_rows=None):
                        sizes=block_sizes(data.n_samples, chunk_rows, data.group))
 
 
+def _check_augmentation(augmentation, data):
+    """Run ``pretrain_augmentation`` once on the first rows before any training, so that a
+    wrong callable fails with a clear message rather than deep inside the first epoch."""
+    rows = data.rows(torch.arange(min(2, data.n_samples)))
+    out = augmentation(rows, torch.Generator(device=data.device).manual_seed(0))
+    if not (isinstance(out, torch.Tensor) and out.shape == rows.shape
+            and out.dtype == rows.dtype and out.device == rows.device):
+        got = (f"a tensor of shape {tuple(out.shape)}, dtype {out.dtype}, on {out.device}"
+               if isinstance(out, torch.Tensor) else f"a {type(out).__name__}")
+        raise ValueError(
+            "pretrain_augmentation(X_batch, generator) must return a tensor of the batch's "
+            f"shape, dtype and device (here {tuple(rows.shape)}, {rows.dtype}, "
+            f"{rows.device}); it returned {got}."
+        )
+
+
 def set_labels(state, labels):
     """Record new training labels: ``state.changed`` becomes the fraction that differ from
     the previous ones (the quantity ``tol`` is compared with); returns it."""
@@ -200,6 +216,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither"),
                                    StrOptions({"auto"})],
+        "pretrain_augmentation": [None, callable],
         "memory": [None, str, HasMethods(["cache"])],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -379,6 +396,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self.pretrain_learning_rate_ = learning_rate
         if n_epochs == 0:
             return
+        augmentation = self.pretrain_augmentation
+        if augmentation is not None:
+            _check_augmentation(augmentation, state.data)
         memory = check_memory(self.memory)
         if state.data.group is not None and getattr(memory, "location", None) is not None:
             warnings.warn(
@@ -389,8 +409,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         state.autoencoder, records = pretrained_autoencoder(
             memory, X, state.autoencoder, recipe=recipe, n_epochs=n_epochs,
             batch_size=self.batch_size, learning_rate=learning_rate, seed=state.seed,
-            device=state.device, data=state.data, owner=self, callbacks=callbacks,
-            verbose=self.verbose)
+            device=state.device, data=state.data, augmentation=augmentation, owner=self,
+            callbacks=callbacks, verbose=self.verbose)
         state.history.extend(records)
 
     def _init_centers(self, state):

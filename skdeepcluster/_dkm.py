@@ -172,6 +172,12 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
     pretrain_learning_rate : float or "auto", default="auto"
         Step size of the pretraining (``"auto"``: 1e-3 for Adam, see
         :class:`~skdeepcluster.AEKMeans` for SGD).
+    pretrain_augmentation : callable or None, default=None
+        Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
+        every pretraining batch, and the autoencoder reconstructs the augmented samples
+        (DEC-DA's recipe). :class:`~skdeepcluster.augmentation.RandomAffine` shifts and
+        rotates images; see the :ref:`User Guide <deep_pretraining>` for what it gains.
+        None (the default) trains on the samples as they are.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a folder or a :class:`joblib.Memory`), so that a
         search over ``lam`` and ``alpha`` pretrains once per training set.
@@ -273,6 +279,7 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
+        pretrain_augmentation=None,
         memory=None,
         n_init=20,
         random_state=None,
@@ -297,6 +304,7 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
+        self.pretrain_augmentation = pretrain_augmentation
         self.memory = memory
         self.n_init = n_init
         self.random_state = random_state
@@ -435,6 +443,12 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
     pretrain_learning_rate : float or "auto", default="auto"
         Step size of the pretraining (``"auto"``: 1e-3 for Adam, see
         :class:`~skdeepcluster.AEKMeans` for SGD).
+    pretrain_augmentation : callable or None, default=None
+        Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
+        every pretraining batch, and the autoencoder reconstructs the augmented samples
+        (DEC-DA's recipe). :class:`~skdeepcluster.augmentation.RandomAffine` shifts and
+        rotates images; see the :ref:`User Guide <deep_pretraining>` for what it gains.
+        None (the default) trains on the samples as they are.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a folder or a :class:`joblib.Memory`).
     n_init : int, default=20
@@ -527,6 +541,7 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
+        pretrain_augmentation=None,
         memory=None,
         n_init=20,
         random_state=None,
@@ -551,6 +566,7 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
+        self.pretrain_augmentation = pretrain_augmentation
         self.memory = memory
         self.n_init = n_init
         self.random_state = random_state

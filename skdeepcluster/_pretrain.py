@@ -250,10 +250,11 @@ def layer_pairs(autoencoder):
 
 
 def _train_stage(data, phase, n_epochs, params, reconstruct, *, recipe, learning_rate,
-                 batch_size, generator, owner, callbacks, history, verbose):
+                 batch_size, generator, augmentation, owner, callbacks, history, verbose):
     """One pretraining stage: minimise the error of ``reconstruct(X_batch) -> (X_hat,
     target)`` over ``params`` for ``n_epochs`` epochs (the engine's loop), with the
-    ``LEARNING_RATE_SCHEDULE`` of the module."""
+    ``LEARNING_RATE_SCHEDULE`` of the module. ``augmentation(X_batch, generator)``, when
+    given, replaces each batch first (drawing from the shuffling ``generator``)."""
     optimizer = _optimizer(recipe, params, learning_rate)
     reduction = _REDUCTION[recipe]
     steps = itertools.count()
@@ -265,6 +266,8 @@ def _train_stage(data, phase, n_epochs, params, reconstruct, *, recipe, learning
             rate = 0.5 * learning_rate * (1.0 + math.cos(math.pi * next(steps) / n_steps))
             for group in optimizer.param_groups:
                 group["lr"] = rate
+        if augmentation is not None:
+            xb = augmentation(xb, generator)
         loss = reconstruction_loss(*reconstruct(xb), reduction)
         backward_step(optimizer, loss, xb.shape[0], data.group)
         return {"reconstruction": loss.detach()}
@@ -277,7 +280,8 @@ def _train_stage(data, phase, n_epochs, params, reconstruct, *, recipe, learning
 
 
 def pretrain_autoencoder(autoencoder, data, *, recipe, n_epochs, batch_size, learning_rate,
-                         generator, owner=None, callbacks=(), history=None, verbose=0):
+                         generator, augmentation=None, owner=None, callbacks=(), history=None,
+                         verbose=0):
     """Train ``autoencoder`` in place on the reconstruction loss with one recipe.
 
     Parameters
@@ -293,15 +297,19 @@ def pretrain_autoencoder(autoencoder, data, *, recipe, n_epochs, batch_size, lea
     batch_size : int
     learning_rate : float
     generator : torch.Generator
-        Shuffles the data.
+        Shuffles the data (and draws the augmentation's randomness).
+    augmentation : callable or None, default=None
+        ``augmentation(X_batch, generator) -> X_batch`` applied to every batch of every
+        stage (:mod:`skdeepcluster.augmentation`); the loss reconstructs the augmented batch.
     owner, callbacks, history, verbose
         As :func:`~skdeepcluster._engine.run_epochs`. Phases are recorded as
         ``"pretrain_layer1"``, ``"pretrain_layer2"``, ... (greedy) and ``"pretrain"``.
     """
     if n_epochs == 0:
         return
-    stage = {"recipe": recipe, "batch_size": batch_size, "generator": generator, "owner": owner,
-             "callbacks": callbacks, "history": history, "verbose": verbose}
+    stage = {"recipe": recipe, "batch_size": batch_size, "generator": generator,
+             "augmentation": augmentation, "owner": owner, "callbacks": callbacks,
+             "history": history, "verbose": verbose}
     if recipe == "greedy":
         pairs = layer_pairs(autoencoder)
         layer_epochs = max(1, math.ceil(GREEDY_LAYER_FRACTION * n_epochs))
@@ -326,17 +334,18 @@ def pretrain_autoencoder(autoencoder, data, *, recipe, n_epochs, batch_size, lea
 
 
 def _pretrain_job(X, network, recipe, n_epochs, batch_size, learning_rate, seed, device,
-                  versions=None, precision=None, *, initial_autoencoder, data=None, owner=None,
-                  callbacks=(), verbose=0):
+                  versions=None, precision=None, augmentation_key=None, *, initial_autoencoder,
+                  augmentation=None, data=None, owner=None, callbacks=(), verbose=0):
     """Pretrain ``initial_autoencoder`` in place; returns it and its history records.
 
     A pure function of its positional arguments, what the ``memory`` cache is keyed on
     (``network`` is :func:`network_key` of ``initial_autoencoder``; ``versions``, the
     package's and torch's, and ``precision``, the :class:`torch.autocast` dtype the caller
     fits under, are only part of the key: another version, or a network trained in
-    bfloat16, is another network, so it does not reuse this one); ``data`` (the training
-    set already wrapped for ``device``), ``owner``, ``callbacks`` and ``verbose`` only
-    change how it runs.
+    bfloat16, is another network, so it does not reuse this one; ``augmentation_key`` is
+    :func:`augmentation_key` of ``augmentation``); ``data`` (the training set already
+    wrapped for ``device``), ``owner``, ``callbacks`` and ``verbose`` only change how it
+    runs.
     """
     device = torch.device(device)
     if data is None:
@@ -347,14 +356,15 @@ def _pretrain_job(X, network, recipe, n_epochs, batch_size, learning_rate, seed,
     with rng_scope(seed, device):
         pretrain_autoencoder(autoencoder, data, recipe=recipe, n_epochs=n_epochs,
                              batch_size=batch_size, learning_rate=learning_rate,
-                             generator=seeded_generator(seed, device), owner=owner,
-                             callbacks=callbacks, history=history, verbose=verbose)
+                             generator=seeded_generator(seed, device),
+                             augmentation=augmentation, owner=owner, callbacks=callbacks,
+                             history=history, verbose=verbose)
     return autoencoder, history
 
 
 def pretrained_autoencoder(memory, X, initial_autoencoder, *, recipe, n_epochs, batch_size,
-                           learning_rate, seed, device, data, owner=None, callbacks=(),
-                           verbose=0):
+                           learning_rate, seed, device, data, augmentation=None, owner=None,
+                           callbacks=(), verbose=0):
     """``initial_autoencoder`` pretrained in place, or its pretrained twin from ``memory``.
 
     Parameters
@@ -374,15 +384,16 @@ def pretrained_autoencoder(memory, X, initial_autoencoder, *, recipe, n_epochs, 
     job = _pretrain_job
     cached = memory is not None and getattr(memory, "location", None) is not None
     if cached:
-        job = memory.cache(_pretrain_job, ignore=["initial_autoencoder", "data", "owner",
-                                                  "callbacks", "verbose"])
+        job = memory.cache(_pretrain_job, ignore=["initial_autoencoder", "augmentation", "data",
+                                                  "owner", "callbacks", "verbose"])
     # The network's weights are read (and hashed) only when there is a cache to key.
     precision = autocast_dtype(torch.device(device).type)
     args = (X, network_key(initial_autoencoder) if cached else None, recipe, int(n_epochs),
             int(batch_size), float(learning_rate), int(seed), str(device), _versions(),
-            "float32" if precision is None else f"autocast {precision}")
-    kwargs = {"initial_autoencoder": initial_autoencoder, "data": data, "owner": owner,
-              "callbacks": callbacks, "verbose": verbose}
+            "float32" if precision is None else f"autocast {precision}",
+            augmentation_key(augmentation))
+    kwargs = {"initial_autoencoder": initial_autoencoder, "augmentation": augmentation,
+              "data": data, "owner": owner, "callbacks": callbacks, "verbose": verbose}
     hit = cached and job.check_call_in_cache(*args, **kwargs)
     autoencoder, history = job(*args, **kwargs)
     if hit:
@@ -399,6 +410,21 @@ def _versions():
 
     kernels = "onednn" if use_onednn() else "torch"
     return f"skdeepcluster {__version__}, torch {torch.__version__}, cpu matmul {kernels}"
+
+
+def augmentation_key(augmentation):
+    """What identifies a pretraining augmentation for the cache: None, or its class and
+    parameters (an object with ``get_params``, such as
+    :class:`~skdeepcluster.augmentation.RandomAffine`), or else its ``repr`` (for a function,
+    one that holds its address: reused within one process only)."""
+    if augmentation is None:
+        return None
+    cls = type(augmentation)
+    get_params = getattr(augmentation, "get_params", None)
+    if callable(get_params):
+        params = sorted(get_params(deep=True).items())
+        return f"{cls.__module__}.{cls.__qualname__}({params!r})"
+    return f"{cls.__module__}.{cls.__qualname__}: {augmentation!r}"
 
 
 def network_key(module):
