@@ -39,6 +39,7 @@ from skdeepcluster import (
     DCTLKMeans,
     DeepClusterADMM,
 )
+from skdeepcluster.augmentation import RandomAffine
 from skdeepcluster.datasets import load_dataset
 from skdeepcluster.networks import ConvAutoencoder
 
@@ -55,7 +56,8 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--methods", nargs="+", default=None,
-                        help="clustering methods to time (default: all)")
+                        help="clustering methods to time (default: all; 'augmentation': the "
+                             "augmented pretraining row)")
     parser.add_argument("--no-cae", action="store_true", help="skip the CAE rows")
     parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                         help="the estimators' precision parameter")
@@ -71,6 +73,11 @@ def main(argv=None):
 
     mlp = AEKMeans(pretrain_epochs=E, **common).fit(X)
     rows.append(("AEKMeans (MLP d-500-500-2000-10)", "pretrain", *_median_seconds(mlp, "pretrain")))
+    if image_shape is not None and (not args.methods or "augmentation" in args.methods):
+        augmented = AEKMeans(pretrain_epochs=E, **common,
+                             augmentation=RandomAffine(image_shape, 0.1, 10)).fit(X)
+        rows.append(("AEKMeans (MLP), batches shifted and rotated (RandomAffine 0.1, 10)",
+                     "pretrain", *_median_seconds(augmented, "pretrain")))
     joint = {"autoencoder": mlp.autoencoder_, "pretrain_epochs": 0, "max_iter": E, **common}
     for cls, params in [(DEC, {"tol": 0.0}), (IDEC, {"tol": 0.0}),
                         (ConcreteKMeans, {"tol": 0.0}), (DKM, {}), (CenteringKM, {}),

@@ -374,7 +374,7 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
 
             if image_shape is None:
                 continue
-            kwargs["pretrain_augmentation"] = RandomAffine(image_shape, *augment)
+            kwargs["augmentation"] = RandomAffine(image_shape, *augment)
             aug_tag = " aug({:g}, {:g})".format(*augment)
         epochs_acc = []
         cls = getattr(skdeepcluster, est)

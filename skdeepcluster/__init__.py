@@ -1,7 +1,7 @@
 """skdeepcluster: scikit-learn compatible deep clustering estimators on PyTorch."""
 
 # ``_threads`` comes first: it sets how OpenMP threads wait before torch is loaded.
-from . import _threads, metrics, networks  # noqa: F401
+from . import _threads, augmentation, metrics, networks  # noqa: F401
 from ._admm import DeepClusterADMM
 from ._aekmeans import AEKMeans
 from ._concrete import ConcreteKMeans
@@ -28,6 +28,7 @@ __all__ = [
     "ShallowConcreteKMeans",
     "TrainingDivergedError",
     "__version__",
+    "augmentation",
     "metrics",
     "networks",
 ]

@@ -154,12 +154,14 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
     batch_size : int, default=256
         Mini-batch size of pretraining and θ-steps (the reference: 100).
     pretrain_learning_rate : float or "auto", default="auto"
-    pretrain_augmentation : callable or None, default=None
-        Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
-        every pretraining batch, and the autoencoder reconstructs the augmented samples
-        (DEC-DA's recipe). :class:`~skdeepcluster.augmentation.RandomAffine` shifts and
-        rotates images; see the :ref:`User Guide <deep_pretraining>` for what it gains.
-        None (the default) trains on the samples as they are.
+    augmentation : callable or None, default=None
+        Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
+        mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
+        and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
+        training labels, targets and other per-sample updates use the samples as they are).
+        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
+        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
+        default) trains on the samples as they are.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a search over ``rho`` pretrains once).
     n_init : int, default=20
@@ -266,7 +268,7 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        pretrain_augmentation=None,
+        augmentation=None,
         memory=None,
         n_init=20,
         random_state=None,
@@ -293,7 +295,7 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain_augmentation = pretrain_augmentation
+        self.augmentation = augmentation
         self.memory = memory
         self.n_init = n_init
         self.random_state = random_state

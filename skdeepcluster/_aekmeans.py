@@ -53,12 +53,12 @@ class AEKMeans(BaseDeepClusterer):
         for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
         inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
         standardised features).
-    pretrain_augmentation : callable or None, default=None
+    augmentation : callable or None, default=None
         Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
         every pretraining batch, and the autoencoder reconstructs the augmented samples
-        (DEC-DA's recipe). :class:`~skdeepcluster.augmentation.RandomAffine` shifts and
-        rotates images; see the :ref:`User Guide <deep_pretraining>` for what it gains.
-        None (the default) trains on the samples as they are.
+        (DEC-DA's pretraining). :class:`~skdeepcluster.augmentation.RandomAffine` shifts
+        and rotates images; see the :ref:`User Guide <deep_augmentation>` for what it gains
+        and where it harms. None (the default) trains on the samples as they are.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -147,7 +147,7 @@ class AEKMeans(BaseDeepClusterer):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        pretrain_augmentation=None,
+        augmentation=None,
         memory=None,
         n_init=20,
         random_state=None,
@@ -165,7 +165,7 @@ class AEKMeans(BaseDeepClusterer):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain_augmentation = pretrain_augmentation
+        self.augmentation = augmentation
         self.memory = memory
         self.n_init = n_init
         self.random_state = random_state

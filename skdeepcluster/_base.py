@@ -163,7 +163,7 @@ def embed(autoencoder, data, chunk_rows=None):
 
 
 def _check_augmentation(augmentation, data):
-    """Run ``pretrain_augmentation`` once on the first rows before any training, so that a
+    """Run ``augmentation`` once on the first rows before any training, so that a
     wrong callable fails with a clear message rather than deep inside the first epoch."""
     rows = data.rows(torch.arange(min(2, data.n_samples)))
     out = augmentation(rows, torch.Generator(device=data.device).manual_seed(0))
@@ -172,7 +172,7 @@ def _check_augmentation(augmentation, data):
         got = (f"a tensor of shape {tuple(out.shape)}, dtype {out.dtype}, on {out.device}"
                if isinstance(out, torch.Tensor) else f"a {type(out).__name__}")
         raise ValueError(
-            "pretrain_augmentation(X_batch, generator) must return a tensor of the batch's "
+            "augmentation(X_batch, generator) must return a tensor of the batch's "
             f"shape, dtype and device (here {tuple(rows.shape)}, {rows.dtype}, "
             f"{rows.device}); it returned {got}."
         )
@@ -216,7 +216,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither"),
                                    StrOptions({"auto"})],
-        "pretrain_augmentation": [None, callable],
+        "augmentation": [None, callable],
         "memory": [None, str, HasMethods(["cache"])],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -396,7 +396,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         self.pretrain_learning_rate_ = learning_rate
         if n_epochs == 0:
             return
-        augmentation = self.pretrain_augmentation
+        augmentation = self.augmentation
         if augmentation is not None:
             _check_augmentation(augmentation, state.data)
         memory = check_memory(self.memory)
@@ -442,7 +442,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         ``max_iter`` epochs; each mini-batch is one optimiser step on
         ``_batch_loss(state, idx, X_batch)["loss"]`` followed by ``_after_step`` (closed-form
         updates; it may end the phase at once), each epoch ends with ``_epoch_end``
-        (refits, training labels) and training stops when ``_converged(state)``.
+        (refits, training labels) and training stops when ``_converged(state)``. With an
+        ``augmentation``, ``_batch_loss`` gets the augmented batch and ``_after_step`` the
+        batch as it is.
         """
         params = self._init_clustering(state)
         if self.max_iter == 0:
@@ -451,8 +453,13 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         hint = (f"learning_rate={self.learning_rate} or the weight of the clustering term "
                 "is probably too large")
 
+        augmentation = self.augmentation
+
         def step(idx, xb):
-            terms = self._batch_loss(state, idx, xb)
+            # The loss sees the augmented batch (DEC-DA); the closed-form updates of the
+            # per-sample state (DCN's assignments, ...) see the samples themselves.
+            seen = xb if augmentation is None else augmentation(xb, state.generator)
+            terms = self._batch_loss(state, idx, seen)
             backward_step(optimizer, terms["loss"], xb.shape[0], state.data.group)
             stop = self._after_step(state, idx, xb)
             return {k: v.detach() for k, v in terms.items()}, bool(stop)

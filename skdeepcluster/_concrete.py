@@ -124,12 +124,14 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
         inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
         standardised features).
-    pretrain_augmentation : callable or None, default=None
-        Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
-        every pretraining batch, and the autoencoder reconstructs the augmented samples
-        (DEC-DA's recipe). :class:`~skdeepcluster.augmentation.RandomAffine` shifts and
-        rotates images; see the :ref:`User Guide <deep_pretraining>` for what it gains.
-        None (the default) trains on the samples as they are.
+    augmentation : callable or None, default=None
+        Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
+        mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
+        and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
+        training labels, targets and other per-sample updates use the samples as they are).
+        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
+        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
+        default) trains on the samples as they are.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -248,7 +250,7 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         tol=1e-3,
         batch_size=256,
         pretrain_learning_rate="auto",
-        pretrain_augmentation=None,
+        augmentation=None,
         memory=None,
         learning_rate=1e-4,
         n_init=20,
@@ -275,7 +277,7 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         self.tol = tol
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain_augmentation = pretrain_augmentation
+        self.augmentation = augmentation
         self.memory = memory
         self.learning_rate = learning_rate
         self.n_init = n_init

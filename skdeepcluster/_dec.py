@@ -173,12 +173,14 @@ class DEC(_BaseDEC):
         for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
         inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
         standardised features).
-    pretrain_augmentation : callable or None, default=None
-        Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
-        every pretraining batch, and the autoencoder reconstructs the augmented samples
-        (DEC-DA's recipe). :class:`~skdeepcluster.augmentation.RandomAffine` shifts and
-        rotates images; see the :ref:`User Guide <deep_pretraining>` for what it gains.
-        None (the default) trains on the samples as they are.
+    augmentation : callable or None, default=None
+        Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
+        mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
+        and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
+        training labels, targets and other per-sample updates use the samples as they are).
+        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
+        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
+        default) trains on the samples as they are.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -299,7 +301,7 @@ class DEC(_BaseDEC):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        pretrain_augmentation=None,
+        augmentation=None,
         memory=None,
         n_init=20,
         random_state=None,
@@ -324,7 +326,7 @@ class DEC(_BaseDEC):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain_augmentation = pretrain_augmentation
+        self.augmentation = augmentation
         self.memory = memory
         self.n_init = n_init
         self.random_state = random_state
@@ -386,12 +388,14 @@ class IDEC(_BaseDEC):
         for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
         inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
         standardised features).
-    pretrain_augmentation : callable or None, default=None
-        Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
-        every pretraining batch, and the autoencoder reconstructs the augmented samples
-        (DEC-DA's recipe). :class:`~skdeepcluster.augmentation.RandomAffine` shifts and
-        rotates images; see the :ref:`User Guide <deep_pretraining>` for what it gains.
-        None (the default) trains on the samples as they are.
+    augmentation : callable or None, default=None
+        Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
+        mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
+        and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
+        training labels, targets and other per-sample updates use the samples as they are).
+        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
+        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
+        default) trains on the samples as they are.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -508,7 +512,7 @@ class IDEC(_BaseDEC):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        pretrain_augmentation=None,
+        augmentation=None,
         memory=None,
         n_init=20,
         random_state=None,
@@ -534,7 +538,7 @@ class IDEC(_BaseDEC):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain_augmentation = pretrain_augmentation
+        self.augmentation = augmentation
         self.memory = memory
         self.n_init = n_init
         self.random_state = random_state
@@ -603,12 +607,14 @@ class DCEC(_BaseDEC):
         for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
         inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
         standardised features).
-    pretrain_augmentation : callable or None, default=None
-        Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
-        every pretraining batch, and the autoencoder reconstructs the augmented samples
-        (DEC-DA's recipe). :class:`~skdeepcluster.augmentation.RandomAffine` shifts and
-        rotates images; see the :ref:`User Guide <deep_pretraining>` for what it gains.
-        None (the default) trains on the samples as they are.
+    augmentation : callable or None, default=None
+        Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
+        mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
+        and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
+        training labels, targets and other per-sample updates use the samples as they are).
+        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
+        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
+        default) trains on the samples as they are.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -744,7 +750,7 @@ class DCEC(_BaseDEC):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        pretrain_augmentation=None,
+        augmentation=None,
         memory=None,
         n_init=20,
         random_state=None,
@@ -770,7 +776,7 @@ class DCEC(_BaseDEC):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain_augmentation = pretrain_augmentation
+        self.augmentation = augmentation
         self.memory = memory
         self.n_init = n_init
         self.random_state = random_state

@@ -172,12 +172,14 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
     pretrain_learning_rate : float or "auto", default="auto"
         Step size of the pretraining (``"auto"``: 1e-3 for Adam, see
         :class:`~skdeepcluster.AEKMeans` for SGD).
-    pretrain_augmentation : callable or None, default=None
-        Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
-        every pretraining batch, and the autoencoder reconstructs the augmented samples
-        (DEC-DA's recipe). :class:`~skdeepcluster.augmentation.RandomAffine` shifts and
-        rotates images; see the :ref:`User Guide <deep_pretraining>` for what it gains.
-        None (the default) trains on the samples as they are.
+    augmentation : callable or None, default=None
+        Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
+        mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
+        and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
+        training labels, targets and other per-sample updates use the samples as they are).
+        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
+        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
+        default) trains on the samples as they are.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a folder or a :class:`joblib.Memory`), so that a
         search over ``lam`` and ``alpha`` pretrains once per training set.
@@ -279,7 +281,7 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        pretrain_augmentation=None,
+        augmentation=None,
         memory=None,
         n_init=20,
         random_state=None,
@@ -304,7 +306,7 @@ class DKM(SoftAssignmentMixin, BaseDeepClusterer):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain_augmentation = pretrain_augmentation
+        self.augmentation = augmentation
         self.memory = memory
         self.n_init = n_init
         self.random_state = random_state
@@ -443,12 +445,14 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
     pretrain_learning_rate : float or "auto", default="auto"
         Step size of the pretraining (``"auto"``: 1e-3 for Adam, see
         :class:`~skdeepcluster.AEKMeans` for SGD).
-    pretrain_augmentation : callable or None, default=None
-        Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
-        every pretraining batch, and the autoencoder reconstructs the augmented samples
-        (DEC-DA's recipe). :class:`~skdeepcluster.augmentation.RandomAffine` shifts and
-        rotates images; see the :ref:`User Guide <deep_pretraining>` for what it gains.
-        None (the default) trains on the samples as they are.
+    augmentation : callable or None, default=None
+        Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
+        mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
+        and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
+        training labels, targets and other per-sample updates use the samples as they are).
+        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
+        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
+        default) trains on the samples as they are.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a folder or a :class:`joblib.Memory`).
     n_init : int, default=20
@@ -541,7 +545,7 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        pretrain_augmentation=None,
+        augmentation=None,
         memory=None,
         n_init=20,
         random_state=None,
@@ -566,7 +570,7 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain_augmentation = pretrain_augmentation
+        self.augmentation = augmentation
         self.memory = memory
         self.n_init = n_init
         self.random_state = random_state

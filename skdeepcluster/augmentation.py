@@ -1,6 +1,6 @@
 """Data augmentation for the pretraining of the autoencoders.
 
-A deep estimator's ``pretrain_augmentation`` parameter takes a callable
+A deep estimator's ``augmentation`` parameter takes a callable
 ``augmentation(X_batch, generator) -> X_batch``: each pretraining mini-batch (a float tensor
 of shape (batch, n_features) on the training device) is replaced by its output before the
 reconstruction loss, which compares the network's output with the augmented batch itself
@@ -101,7 +101,7 @@ class RandomAffine(BaseEstimator):
     The augmentation of DEC-DA (Guo et al., ACML 2018): each image is shifted by up to
     ``max_shift`` of its height and width (uniformly, independently in each direction) and
     rotated by up to ``max_rotation`` degrees about its centre (bilinear interpolation,
-    zeros outside the image). Pass it as a deep estimator's ``pretrain_augmentation``;
+    zeros outside the image). Pass it as a deep estimator's ``augmentation``;
     read more in the :ref:`User Guide <deep_pretraining>`.
 
     Parameters
@@ -126,7 +126,7 @@ class RandomAffine(BaseEstimator):
     In an estimator (here on 8 x 8 digits)::
 
         from skdeepcluster import AEKMeans
-        model = AEKMeans(10, pretrain_augmentation=RandomAffine((8, 8), max_shift=0.125))
+        model = AEKMeans(10, augmentation=RandomAffine((8, 8), max_shift=0.125))
     """
 
     _parameter_constraints: dict = {
