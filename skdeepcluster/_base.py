@@ -453,7 +453,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         hint = (f"learning_rate={self.learning_rate} or the weight of the clustering term "
                 "is probably too large")
 
-        augmentation = self.augmentation
+        # DCTLKMeans has no augmentation: its codes are free per-sample variables fitted to
+        # the samples themselves.
+        augmentation = getattr(self, "augmentation", None)
 
         def step(idx, xb):
             # The loss sees the augmented batch (DEC-DA); the closed-form updates of the
