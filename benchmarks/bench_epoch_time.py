@@ -93,6 +93,12 @@ def main(argv=None):
         rows.append((f"{cls.__name__} (MLP{extra})", "cluster",
                      *_median_seconds(model, "cluster")))
 
+    if image_shape is not None and (not args.methods or "augmentation" in args.methods):
+        augment = RandomAffine(image_shape, 0.1, 10)
+        for cls in (DEC, IDEC, ConcreteKMeans):
+            model = cls(tol=0.0, augmentation=augment, **joint).fit(X)
+            rows.append((f"{cls.__name__} (MLP), batches shifted and rotated", "cluster",
+                         *_median_seconds(model, "cluster")))
     if not args.methods or "DCTLKMeans" in args.methods:
         dctl = DCTLKMeans(n_clusters=k, input_shape=image_shape, max_iter=E, tol=0.0,
                           random_state=0, precision=args.precision).fit(X)

@@ -142,7 +142,7 @@ class RandomAffine(BaseEstimator):
 
     def __call__(self, X, generator=None):
         """Augmented copy of the batch ``X`` (Tensor of shape (n, C*H*W)); the random draws
-        come from ``generator`` (a :class:`torch.Generator` on ``X``'s device)."""
+        come from ``generator`` (a ``torch.Generator`` on ``X``'s device)."""
         self._validate_params()
         _, H, W = _image_shape(self.image_shape)
         n = X.shape[0]
