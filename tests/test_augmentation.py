@@ -242,3 +242,12 @@ def test_docstring_examples_of_the_module_run():
     result = doctest.testmod(augmentation,
                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_augmented_fit_under_bfloat16_precision(images):
+    # under the CPU autocast the augmentation must still hand back float32 batches (the
+    # dry run checks the dtype), and the fit stays deterministic
+    params = {**FAST, "max_iter": 2, "precision": "bfloat16",
+              "augmentation": RandomAffine((6, 5))}
+    a, b = DEC(**params).fit(images), DEC(**params).fit(images)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
