@@ -394,11 +394,11 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                                               mean_square=scale)
         self.pretrain_ = recipe
         self.pretrain_learning_rate_ = learning_rate
+        augmentation = self.augmentation
+        if augmentation is not None:  # also without pretraining: the clustering phase uses it
+            _check_augmentation(augmentation, state.data)
         if n_epochs == 0:
             return
-        augmentation = self.augmentation
-        if augmentation is not None:
-            _check_augmentation(augmentation, state.data)
         memory = check_memory(self.memory)
         if state.data.group is not None and getattr(memory, "location", None) is not None:
             warnings.warn(

@@ -197,6 +197,15 @@ def test_wrong_augmentation_fails_before_training(images, augmentation, match):
     assert not hasattr(model, "history_")
 
 
+def test_wrong_augmentation_fails_before_training_without_pretraining(images):
+    ae = AEKMeans(**FAST).fit(images).autoencoder_
+    model = DEC(**{**FAST, "pretrain_epochs": 0}, autoencoder=ae,
+                augmentation=lambda X, g: X[:1])
+    with pytest.raises(ValueError, match="must return a tensor of the batch's shape"):
+        model.fit(images)
+    assert not hasattr(model, "history_")
+
+
 def test_image_shape_mismatch_fails_before_training(images):
     with pytest.raises(ValueError, match=r"needs 64 features"):
         AEKMeans(**FAST, augmentation=RandomAffine((8, 8))).fit(images)
