@@ -328,13 +328,20 @@ class HostData:
             idx = idx.to(self.device)
         return self.sample_weight[idx]
 
-    def chunks(self, chunk_rows=CHUNK_ROWS, first=0, last=None):
+    def chunks(self, chunk_rows=None, first=0, last=None):
         """Yield ``(start, stop, X[start:stop])`` over the data in order, dense on the device.
 
-        ``first`` and ``last`` (a half-open range of rows, ``first`` a multiple of
-        ``chunk_rows``) restrict the pass to those rows, cut into the same chunks as a full
-        pass.
+        ``chunk_rows`` None: :data:`CHUNK_ROWS` rows, or for a memory-mapped set as many as
+        fit in :data:`SCAN_BYTES` (at most :data:`CHUNK_ROWS`): its reads go through two
+        pooled buffers that live as long as this object, which full chunks would keep at
+        about 200 MB for 784 float32 features. ``first`` and ``last`` (a half-open range of
+        rows, ``first`` a multiple of the chunk size) restrict the pass to those rows, cut
+        into the same chunks as a full pass.
         """
+        if chunk_rows is None:
+            chunk_rows = CHUNK_ROWS
+            if self._file is not None:
+                chunk_rows = max(1, min(CHUNK_ROWS, SCAN_BYTES // self._file.row_bytes))
         end = self.n_samples if last is None else min(last, self.n_samples)
         for start in range(first, end, chunk_rows):
             stop = min(start + chunk_rows, end)
@@ -348,15 +355,7 @@ class HostData:
                 block = self._tensor[start:stop].to(self.device, non_blocking=True)
                 yield start, stop, self._shift(block, fresh=False)
 
-    def scan_chunks(self):
-        """:meth:`chunks` of about :data:`SCAN_BYTES` each, for passes that only reduce the
-        data (value range, feature moments): with full chunks, a memory map's two pooled
-        read buffers would hold two chunks (about 200 MB for 784 float32 features) for the
-        rest of the fit."""
-        row_bytes = max(1, self.n_features * self.dtype.itemsize)
-        return self.chunks(max(1, min(CHUNK_ROWS, SCAN_BYTES // row_bytes)))
-
-    def chunks_with_index(self, chunk_rows=CHUNK_ROWS):
+    def chunks_with_index(self, chunk_rows=None):
         """Yield ``(slice, X[slice])`` over the data in order (index usable with ``weights``)."""
         for start, stop, xb in self.chunks(chunk_rows):
             yield slice(start, stop), xb

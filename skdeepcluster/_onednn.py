@@ -166,8 +166,7 @@ def linear(x, weight, bias=None):
     """``F.linear(x, weight, bias)``, through oneDNN where :func:`onednn_applies`."""
     if not onednn_applies(x, weight):
         return F.linear(x, weight, bias)
-    if x.dim() == 2:
+    if x.dim() == 2:  # no reshape: no extra view node in the graph
         return OneDNNLinearFunction.apply(x, weight, bias)
-    flat = x.reshape(-1, x.shape[-1])
-    out = OneDNNLinearFunction.apply(flat, weight, bias)
+    out = OneDNNLinearFunction.apply(x.reshape(-1, x.shape[-1]), weight, bias)
     return out.reshape(*x.shape[:-1], weight.shape[0])

@@ -141,7 +141,7 @@ def value_range(data):
     """Smallest and largest value of a :class:`~skdeepcluster._engine.HostData`, in one
     pass over its chunks (a memory-mapped or sparse input is never materialised)."""
     lows, highs = [], []
-    for _, _, xb in data.scan_chunks():
+    for _, _, xb in data.chunks():
         lo, hi = torch.aminmax(xb)
         lows.append(lo)
         highs.append(hi)

@@ -620,16 +620,3 @@ def test_feature_moments_in_blocks_equal_numpy(block_values, monkeypatch):
     np.testing.assert_allclose(mean.numpy(), X64.mean(axis=0), rtol=1e-13)
     np.testing.assert_allclose(mean_sq.numpy(), (X64 ** 2).mean(axis=0), rtol=1e-13)
 
-
-def test_scan_chunks_are_small_and_cover_every_row(monkeypatch):
-    # Reductions over the data read blocks of at most SCAN_BYTES (a memory map's pooled
-    # read buffers then stay small), in order, every row once.
-    from skdeepcluster import _engine
-
-    monkeypatch.setattr(_engine, "SCAN_BYTES", 4096)
-    X = np.arange(100 * 50, dtype=np.float32).reshape(100, 50)
-    data = HostData(X, torch.device("cpu"), torch.float32)
-    blocks = list(data.scan_chunks())
-    assert all((stop - start) * 50 * 4 <= 4096 for start, stop, _ in blocks)
-    assert len(blocks) == 5  # 20 rows of 200 bytes per block
-    np.testing.assert_array_equal(torch.cat([b for _, _, b in blocks]).numpy(), X)

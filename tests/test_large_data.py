@@ -276,3 +276,21 @@ def test_row_blocks_cover_rows_in_order(data, tmp_path, monkeypatch):
         np.testing.assert_array_equal(np.vstack([b for _, _, b in blocks]), data)
         for _, _, b in blocks:
             assert_all_finite(b)
+
+
+@needs_file_reads
+def test_memmap_chunks_are_small_and_cover_every_row(tmp_path, monkeypatch):
+    # A memory map's default chunks read blocks of at most SCAN_BYTES (its pooled read
+    # buffers then stay small), in order, every row once; an explicit size is kept.
+    from skdeepcluster import _engine
+
+    monkeypatch.setattr(_engine, "SCAN_BYTES", 4096)
+    X = np.arange(100 * 50, dtype=np.float32).reshape(100, 50)
+    data = HostData(memmap_of(X, tmp_path), torch.device("cpu"), torch.float32)
+    blocks = list(data.chunks())
+    assert all((stop - start) * 50 * 4 <= 4096 for start, stop, _ in blocks)
+    assert len(blocks) == 5  # 20 rows of 200 bytes per block
+    np.testing.assert_array_equal(torch.cat([b for _, _, b in blocks]).numpy(), X)
+    assert [stop - start for start, stop, _ in data.chunks(60)] == [60, 40]
+    # an array in memory keeps the full default chunk
+    assert len(list(HostData(X, torch.device("cpu"), torch.float32).chunks())) == 1
