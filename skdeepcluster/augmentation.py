@@ -148,8 +148,10 @@ class RandomAffine(BaseEstimator):
         n = X.shape[0]
         draws = torch.rand((n, 3), generator=generator, device=X.device, dtype=X.dtype)
         draws = draws.mul_(2.0).sub_(1.0)  # uniform on [-1, 1)
-        scale = torch.tensor([self.max_shift * H, self.max_shift * W], dtype=X.dtype,
-                             device=X.device)
-        return affine_images(X, self.image_shape, draws[:, :2] * scale,
-                             draws[:, 2] * float(self.max_rotation))
+        # Scaled by Python numbers: no tensor is built on the host (on a GPU that would be a
+        # synchronous copy per batch).
+        draws[:, 0].mul_(self.max_shift * H)
+        draws[:, 1].mul_(self.max_shift * W)
+        draws[:, 2].mul_(float(self.max_rotation))
+        return affine_images(X, self.image_shape, draws[:, :2], draws[:, 2])
 
