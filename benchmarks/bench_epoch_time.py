@@ -67,15 +67,17 @@ def main(argv=None):
     X, y, image_shape = load_dataset(args.dataset, args.data_dir)
     k = len(np.unique(y))
     E = args.epochs
+    # augmentation=None: the plain rows time the samples as they are ("auto" would augment
+    # the image sets); the augmented rows say so.
     common = {"n_clusters": k, "random_state": 0, "batch_size": 256, "n_init": 1,
-              "precision": args.precision}
+              "precision": args.precision, "augmentation": None}
     rows = []
 
     mlp = AEKMeans(pretrain_epochs=E, **common).fit(X)
     rows.append(("AEKMeans (MLP d-500-500-2000-10)", "pretrain", *_median_seconds(mlp, "pretrain")))
     if image_shape is not None and (not args.methods or "augmentation" in args.methods):
-        augmented = AEKMeans(pretrain_epochs=E, **common,
-                             augmentation=RandomAffine(image_shape, 0.1, 10)).fit(X)
+        augmented = AEKMeans(pretrain_epochs=E, **{
+            **common, "augmentation": RandomAffine(image_shape, 0.1, 10)}).fit(X)
         rows.append(("AEKMeans (MLP), batches shifted and rotated (RandomAffine 0.1, 10)",
                      "pretrain", *_median_seconds(augmented, "pretrain")))
     joint = {"autoencoder": mlp.autoencoder_, "pretrain_epochs": 0, "max_iter": E, **common}
@@ -96,7 +98,7 @@ def main(argv=None):
     if image_shape is not None and (not args.methods or "augmentation" in args.methods):
         augment = RandomAffine(image_shape, 0.1, 10)
         for cls in (DEC, IDEC, ConcreteKMeans):
-            model = cls(tol=0.0, augmentation=augment, **joint).fit(X)
+            model = cls(tol=0.0, **{**joint, "augmentation": augment}).fit(X)
             rows.append((f"{cls.__name__} (MLP), batches shifted and rotated", "cluster",
                          *_median_seconds(model, "cluster")))
     if not args.methods or "DCTLKMeans" in args.methods:

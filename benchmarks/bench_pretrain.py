@@ -218,8 +218,11 @@ def main(argv=None):
                         help="with --curve: also measure AE+KM on exponential moving "
                              "averages of the weights with these decays (same run)")
     parser.add_argument("--augment", type=float, nargs=2, metavar=("MAX_SHIFT", "MAX_ROTATION"),
-                        help="with --estimators: pretrain with RandomAffine(image_shape, "
-                             "MAX_SHIFT, MAX_ROTATION) on the image sets")
+                        help="with --estimators: train with RandomAffine(image_shape, "
+                             "MAX_SHIFT, MAX_ROTATION) on the image sets (default: the "
+                             "estimators' augmentation='auto')")
+    parser.add_argument("--no-augment", action="store_true",
+                        help="with --estimators: augmentation=None (config tagged ' no-aug')")
     parser.add_argument("--checkpoints", type=int, nargs="+",
                         default=[500, 1000, 2000, 4000, 8000])
     args = parser.parse_args(argv)
@@ -231,7 +234,7 @@ def main(argv=None):
                 for seed in args.seeds:
                     defaults(name, n_rows, seed, args.estimators, json.loads(args.configs[0]),
                              args.cache_dir, args.output, args.autocast, args.input_scale,
-                             args.trace, args.augment)
+                             args.trace, "none" if args.no_augment else args.augment)
         return None
     if args.curve:
         for name in args.datasets:
@@ -338,8 +341,8 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
     """Each estimator with its default parameters (``params`` added), one shared cache.
 
     ``augment``: ``(max_shift, max_rotation)`` of a
-    :class:`~skdeepcluster.augmentation.RandomAffine` pretraining augmentation (image sets
-    only), or None."""
+    :class:`~skdeepcluster.augmentation.RandomAffine` augmentation (image sets only),
+    ``"none"`` (``augmentation=None``), or None (the estimators' default, ``"auto"``)."""
     import platform
 
     import torch
@@ -369,7 +372,10 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
                 continue
             kwargs["input_shape"] = image_shape
         aug_tag = ""
-        if augment is not None:
+        if augment == "none":
+            kwargs["augmentation"] = None
+            aug_tag = " no-aug"
+        elif augment is not None:
             from skdeepcluster.augmentation import RandomAffine
 
             if image_shape is None:
@@ -392,6 +398,7 @@ def defaults(name, n_rows, seed, estimators, params, cache_dir, output, autocast
               "pretrain_seconds": sum(r["seconds"] for r in pre),
               "pretrain_cached": bool(pre and pre[0].get("cached")),
               "pretrain_epochs": model.pretrain_epochs_, "pretrain": model.pretrain_,
+              "augmentation": repr(model.augmentation_),
               "cluster_epochs": model.n_iter_,
               **({"trace": [round(a, 4) for a in epochs_acc]} if trace else {})}, output)
 

@@ -154,14 +154,17 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
     batch_size : int, default=256
         Mini-batch size of pretraining and θ-steps (the reference: 100).
     pretrain_learning_rate : float or "auto", default="auto"
-    augmentation : callable or None, default=None
+    augmentation : "auto", callable or None, default="auto"
         Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
         mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
         and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
         training labels, targets and other per-sample updates use the samples as they are).
-        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
-        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
-        default) trains on the samples as they are.
+        ``"auto"`` shifts and rotates images
+        (:class:`~skdeepcluster.augmentation.RandomAffine` at its defaults) when the rows
+        are square one-channel images of at least 16 x 16 pixels
+        (:func:`~skdeepcluster.augmentation.detect_image_shape`), and uses the samples as
+        they are otherwise. None never augments. See the :ref:`User Guide
+        <deep_augmentation>` for what it gains and where it harms.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network (a search over ``rho`` pretrains once).
     n_init : int, default=20
@@ -198,6 +201,8 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
         The recipe that ran (``pretrain`` with ``"auto"`` resolved).
     pretrain_learning_rate_ : float
         Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
+    augmentation_ : callable or None
+        The augmentation used (``augmentation`` with ``"auto"`` resolved).
     n_iter_ : int
         ADMM iterations run.
     n_components_ : int
@@ -268,7 +273,7 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        augmentation=None,
+        augmentation="auto",
         memory=None,
         n_init=20,
         random_state=None,

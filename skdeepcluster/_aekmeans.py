@@ -53,12 +53,15 @@ class AEKMeans(BaseDeepClusterer):
         for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
         inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
         standardised features).
-    augmentation : callable or None, default=None
+    augmentation : "auto", callable or None, default="auto"
         Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch`` replaces
         every pretraining batch, and the autoencoder reconstructs the augmented samples
-        (DEC-DA's pretraining). :class:`~skdeepcluster.augmentation.RandomAffine` shifts
-        and rotates images; see the :ref:`User Guide <deep_augmentation>` for what it gains
-        and where it harms. None (the default) trains on the samples as they are.
+        (DEC-DA's pretraining). ``"auto"`` shifts and rotates images
+        (:class:`~skdeepcluster.augmentation.RandomAffine` at its defaults) when the rows
+        are square one-channel images of at least 16 x 16 pixels
+        (:func:`~skdeepcluster.augmentation.detect_image_shape`), and uses the samples as
+        they are otherwise. None never augments. See the :ref:`User Guide
+        <deep_augmentation>` for what it gains and where it harms.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -102,6 +105,8 @@ class AEKMeans(BaseDeepClusterer):
         The recipe that ran (``pretrain`` with ``"auto"`` resolved).
     pretrain_learning_rate_ : float
         Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
+    augmentation_ : callable or None
+        The augmentation used (``augmentation`` with ``"auto"`` resolved).
     n_iter_ : int
         Clustering epochs run (0: this baseline has no clustering phase).
     n_components_ : int
@@ -147,7 +152,7 @@ class AEKMeans(BaseDeepClusterer):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        augmentation=None,
+        augmentation="auto",
         memory=None,
         n_init=20,
         random_state=None,

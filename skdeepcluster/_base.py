@@ -24,6 +24,7 @@ import copy
 import time
 import warnings
 from abc import ABCMeta
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -81,6 +82,7 @@ from ._pretrain import (
     steps_per_epoch,
 )
 from ._threads import limited_torch_threads
+from .augmentation import RandomAffine, grid_shape_of_rows
 from .networks import ACTIVATIONS, build_autoencoder, check_autoencoder
 
 __all__ = ["BaseDeepClusterer", "FitState", "SoftAssignmentMixin", "scaled_clustering_term",
@@ -123,6 +125,7 @@ class FitState:
     n_iter: int = 0  # clustering epochs run
     epoch: int = 0  # current clustering epoch (1-based)
     changed: float | None = None  # fraction of labels changed at the last check
+    augmentation: Callable | None = None  # the resolved ``augmentation`` (None: none)
 
 
 @torch.no_grad()
@@ -216,7 +219,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither"),
                                    StrOptions({"auto"})],
-        "augmentation": [None, callable],
+        "augmentation": [None, callable, StrOptions({"auto"})],
         "memory": [None, str, HasMethods(["cache"])],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -394,7 +397,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
                                               mean_square=scale)
         self.pretrain_ = recipe
         self.pretrain_learning_rate_ = learning_rate
-        augmentation = self.augmentation
+        augmentation = self._resolve_augmentation(state.data)
+        self.augmentation_ = augmentation
+        state.augmentation = augmentation
         if augmentation is not None:  # also without pretraining: the clustering phase uses it
             _check_augmentation(augmentation, state.data)
         if n_epochs == 0:
@@ -412,6 +417,20 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
             device=state.device, data=state.data, augmentation=augmentation, owner=self,
             callbacks=callbacks, verbose=self.verbose)
         state.history.extend(records)
+
+    def _resolve_augmentation(self, data):
+        """The ``augmentation`` of this fit: the parameter, or for ``"auto"``
+        :class:`~skdeepcluster.augmentation.RandomAffine` at its defaults when
+        :meth:`_auto_image_shape` finds images, else None."""
+        if not isinstance(self.augmentation, str):
+            return self.augmentation
+        image_shape = self._auto_image_shape(data)
+        return None if image_shape is None else RandomAffine(image_shape)
+
+    def _auto_image_shape(self, data):
+        """The image shape ``augmentation="auto"`` augments: detected from the rows
+        (:func:`~skdeepcluster.augmentation.detect_image_shape`); None for other data."""
+        return grid_shape_of_rows(data.rows, data.n_samples, data.n_features)
 
     def _init_centers(self, state):
         """k-means (k-means++ and Lloyd, ``n_init`` runs) in the latent space, on the device."""
@@ -453,9 +472,7 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         hint = (f"learning_rate={self.learning_rate} or the weight of the clustering term "
                 "is probably too large")
 
-        # DCTLKMeans has no augmentation: its codes are free per-sample variables fitted to
-        # the samples themselves.
-        augmentation = getattr(self, "augmentation", None)
+        augmentation = state.augmentation  # None for DCTLKMeans, which has no pretraining
 
         def step(idx, xb):
             # The loss sees the augmented batch (DEC-DA); the closed-form updates of the

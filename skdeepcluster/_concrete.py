@@ -124,14 +124,17 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
         inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
         standardised features).
-    augmentation : callable or None, default=None
+    augmentation : "auto", callable or None, default="auto"
         Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
         mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
         and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
         training labels, targets and other per-sample updates use the samples as they are).
-        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
-        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
-        default) trains on the samples as they are.
+        ``"auto"`` shifts and rotates images
+        (:class:`~skdeepcluster.augmentation.RandomAffine` at its defaults) when the rows
+        are square one-channel images of at least 16 x 16 pixels
+        (:func:`~skdeepcluster.augmentation.detect_image_shape`), and uses the samples as
+        they are otherwise. None never augments. See the :ref:`User Guide
+        <deep_augmentation>` for what it gains and where it harms.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -172,6 +175,8 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         The recipe that ran (``pretrain`` with ``"auto"`` resolved).
     pretrain_learning_rate_ : float
         Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
+    augmentation_ : callable or None
+        The augmentation used (``augmentation`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the joint phase run.
     n_components_ : int
@@ -250,7 +255,7 @@ class ConcreteKMeans(SoftAssignmentMixin, BaseDeepClusterer):
         tol=1e-3,
         batch_size=256,
         pretrain_learning_rate="auto",
-        augmentation=None,
+        augmentation="auto",
         memory=None,
         learning_rate=1e-4,
         n_init=20,

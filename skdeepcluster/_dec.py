@@ -23,6 +23,7 @@ from ._losses import (
     student_t_log_assignment,
     target_distribution,
 )
+from .augmentation import AUTO_MIN_SIDE
 from .networks import ConvAutoencoder, _cae_geometry, build_autoencoder
 
 __all__ = ["DCEC", "DEC", "IDEC"]
@@ -173,14 +174,17 @@ class DEC(_BaseDEC):
         for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
         inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
         standardised features).
-    augmentation : callable or None, default=None
+    augmentation : "auto", callable or None, default="auto"
         Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
         mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
         and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
         training labels, targets and other per-sample updates use the samples as they are).
-        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
-        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
-        default) trains on the samples as they are.
+        ``"auto"`` shifts and rotates images
+        (:class:`~skdeepcluster.augmentation.RandomAffine` at its defaults) when the rows
+        are square one-channel images of at least 16 x 16 pixels
+        (:func:`~skdeepcluster.augmentation.detect_image_shape`), and uses the samples as
+        they are otherwise. None never augments. See the :ref:`User Guide
+        <deep_augmentation>` for what it gains and where it harms.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -247,6 +251,8 @@ class DEC(_BaseDEC):
         The recipe that ran (``pretrain`` with ``"auto"`` resolved).
     pretrain_learning_rate_ : float
         Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
+    augmentation_ : callable or None
+        The augmentation used (``augmentation`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the clustering phase run (the last one may be partial: training stops at
         the target update where the labels settle).
@@ -301,7 +307,7 @@ class DEC(_BaseDEC):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        augmentation=None,
+        augmentation="auto",
         memory=None,
         n_init=20,
         random_state=None,
@@ -388,14 +394,17 @@ class IDEC(_BaseDEC):
         for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
         inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
         standardised features).
-    augmentation : callable or None, default=None
+    augmentation : "auto", callable or None, default="auto"
         Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
         mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
         and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
         training labels, targets and other per-sample updates use the samples as they are).
-        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
-        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
-        default) trains on the samples as they are.
+        ``"auto"`` shifts and rotates images
+        (:class:`~skdeepcluster.augmentation.RandomAffine` at its defaults) when the rows
+        are square one-channel images of at least 16 x 16 pixels
+        (:func:`~skdeepcluster.augmentation.detect_image_shape`), and uses the samples as
+        they are otherwise. None never augments. See the :ref:`User Guide
+        <deep_augmentation>` for what it gains and where it harms.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -462,6 +471,8 @@ class IDEC(_BaseDEC):
         The recipe that ran (``pretrain`` with ``"auto"`` resolved).
     pretrain_learning_rate_ : float
         Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
+    augmentation_ : callable or None
+        The augmentation used (``augmentation`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the clustering phase run (the last one may be partial: training stops at
         the target update where the labels settle).
@@ -512,7 +523,7 @@ class IDEC(_BaseDEC):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        augmentation=None,
+        augmentation="auto",
         memory=None,
         n_init=20,
         random_state=None,
@@ -607,14 +618,18 @@ class DCEC(_BaseDEC):
         for ``"sgd"``, 1 on pixels scaled to [0, 1] and proportionally less on larger
         inputs (mean square ``m`` of the input: ``min(1, 0.25 / m)``, 0.25 on
         standardised features).
-    augmentation : callable or None, default=None
+    augmentation : "auto", callable or None, default="auto"
         Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
         mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
         and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
         training labels, targets and other per-sample updates use the samples as they are).
-        :class:`~skdeepcluster.augmentation.RandomAffine` shifts and rotates images; see the
-        :ref:`User Guide <deep_augmentation>` for what it gains and where it harms. None (the
-        default) trains on the samples as they are.
+        ``"auto"`` shifts and rotates images
+        (:class:`~skdeepcluster.augmentation.RandomAffine` at its defaults) when the rows
+        are square one-channel images of at least 16 x 16 pixels
+        (:func:`~skdeepcluster.augmentation.detect_image_shape`), and uses the samples as
+        they are otherwise; with ``input_shape`` given (and no ``autoencoder``) it
+        augments when both sides of that shape are at least 16. None never augments. See
+        the :ref:`User Guide <deep_augmentation>` for what it gains and where it harms.
     memory : str, joblib.Memory or None, default=None
         Cache of the pretrained network: a folder or a :class:`joblib.Memory`. It is keyed
         on the training data, the untrained network (layout and initial weights, set by
@@ -689,6 +704,8 @@ class DCEC(_BaseDEC):
         The recipe that ran (``pretrain`` with ``"auto"`` resolved).
     pretrain_learning_rate_ : float
         Its learning rate (``pretrain_learning_rate`` with ``"auto"`` resolved).
+    augmentation_ : callable or None
+        The augmentation used (``augmentation`` with ``"auto"`` resolved).
     n_iter_ : int
         Epochs of the clustering phase run (the last one may be partial: training stops at
         the target update where the labels settle).
@@ -750,7 +767,7 @@ class DCEC(_BaseDEC):
         pretrain_epochs="auto",
         batch_size=256,
         pretrain_learning_rate="auto",
-        augmentation=None,
+        augmentation="auto",
         memory=None,
         n_init=20,
         random_state=None,
@@ -789,6 +806,14 @@ class DCEC(_BaseDEC):
         if self.autoencoder is None:
             # The shape errors, before any training (and without drawing random numbers).
             _cae_geometry(self.input_shape, X.shape[1], self.filters)
+
+    def _auto_image_shape(self, data):
+        # An explicit input_shape says the rows are images: "auto" trusts it (and its
+        # channels) when both sides reach AUTO_MIN_SIDE.
+        if self.input_shape is None or self.autoencoder is not None:
+            return super()._auto_image_shape(data)
+        shape = tuple(int(v) for v in self.input_shape)
+        return shape if min(shape[-2:]) >= AUTO_MIN_SIDE else None
 
     def _build_autoencoder(self, n_features):
         if self.autoencoder is None:

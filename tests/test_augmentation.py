@@ -1,5 +1,7 @@
 """The pretraining augmentation: skdeepcluster.augmentation and ``augmentation``."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skdeepcluster import DCN, DEC, AEKMeans
 from skdeepcluster._pretrain import augmentation_key
-from skdeepcluster.augmentation import RandomAffine, affine_images
+from skdeepcluster.augmentation import RandomAffine, affine_images, detect_image_shape
 
 FAST = {"n_clusters": 3, "hidden_dims": [16], "n_components": 3, "pretrain_epochs": 2,
         "batch_size": 32, "random_state": 0, "device": "cpu"}
@@ -212,7 +214,8 @@ def test_image_shape_mismatch_fails_before_training(images):
 
 
 def test_not_a_callable_is_rejected(images):
-    with pytest.raises(ValueError, match=r"augmentation.*must be None or a callable"):
+    with pytest.raises(ValueError,
+                       match=r"augmentation.*must be None, a callable or a str among {.auto.}"):
         AEKMeans(**FAST, augmentation="shift").fit(images)
 
 
@@ -260,3 +263,106 @@ def test_augmented_fit_under_bfloat16_precision(images):
               "augmentation": RandomAffine((6, 5))}
     a, b = DEC(**params).fit(images), DEC(**params).fit(images)
     np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+# ---------------------------------------------------------------- augmentation="auto"
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def square_images(n=120, side=16, seed=0):
+    """``n`` blank ``side`` x ``side`` images, each with a bright 5 x 5 square somewhere."""
+    rng = np.random.default_rng(seed)
+    X = np.zeros((n, side, side), dtype=np.float32)
+    for image, (i, j) in zip(X, rng.integers(2, side - 2, (n, 2))):
+        image[i - 2:i + 3, j - 2:j + 3] = 1.0
+    return X.reshape(n, side * side)
+
+
+def test_detect_image_shape_finds_square_images_and_keeps_their_shape():
+    assert detect_image_shape(square_images(side=16)) == (16, 16)
+    assert detect_image_shape(square_images(side=20)) == (20, 20)
+    # scale and shift change no correlation
+    assert detect_image_shape(3.0 * square_images() - 1.0) == (16, 16)
+    # a blank border (constant columns) is left out
+    padded = np.pad(square_images().reshape(-1, 16, 16), ((0, 0), (2, 2), (2, 2)))
+    assert detect_image_shape(padded.reshape(-1, 400)) == (20, 20)
+
+
+def test_detect_image_shape_rejects_what_is_not_an_image():
+    rng = np.random.default_rng(0)
+    images = square_images()
+    # the same pixels in another column order are no longer neighbours
+    assert detect_image_shape(images[:, rng.permutation(256)]) is None
+    # too small (8 x 8), or not a square number of features
+    assert detect_image_shape(square_images(side=8)) is None
+    assert detect_image_shape(images[:, :250]) is None
+    assert detect_image_shape(square_images(side=8), min_side=8) == (8, 8)
+    # independent features; one common factor (every pair correlated alike)
+    assert detect_image_shape(rng.normal(size=(300, 256))) is None
+    factor = rng.normal(size=(300, 1)) + 0.3 * rng.normal(size=(300, 256))
+    assert detect_image_shape(factor) is None
+    # a smooth 1-D signal of 256 values, cut into 16 rows: within a row the next value
+    # is closer than the one a row below
+    t = np.linspace(0.0, 1.0, 256)
+    freq, phase = rng.uniform(0.5, 3.0, (2, 300, 1))
+    assert detect_image_shape(np.sin(2 * np.pi * (freq * t + phase))) is None
+    # too few varying columns to tell; a constant matrix
+    assert detect_image_shape(np.zeros((50, 256))) is None
+    with pytest.raises(ValueError, match="2-D"):
+        detect_image_shape(np.zeros(256))
+
+
+@pytest.mark.skipif(not (DATA_DIR / "usps.npz").exists(), reason="needs ../shared/data")
+@pytest.mark.parametrize("name, shape", [("usps", (16, 16)), ("mnist_test", (28, 28))])
+def test_detect_image_shape_on_the_shared_image_sets(name, shape):
+    X = np.load(DATA_DIR / f"{name}.npz")["X"]
+    assert detect_image_shape(X) == shape
+    assert detect_image_shape(X[:, np.random.default_rng(0).permutation(X.shape[1])]) is None
+
+
+@pytest.mark.skipif(not (DATA_DIR / "segment.npz").exists(), reason="needs ../shared/data")
+def test_auto_leaves_the_tabular_and_8x8_sets_alone():
+    from sklearn.datasets import load_digits
+    assert detect_image_shape(load_digits().data) is None
+    for name in ["pendigits", "segment", "vehicle"]:
+        assert detect_image_shape(np.load(DATA_DIR / f"{name}.npz")["X"]) is None
+
+
+def test_auto_augments_images_and_only_images():
+    images = square_images()
+    fit = AEKMeans(**FAST).fit(images)
+    assert isinstance(fit.augmentation_, RandomAffine)
+    assert fit.augmentation_.get_params() == RandomAffine((16, 16)).get_params()
+    assert AEKMeans(**FAST).fit(images[:, :250]).augmentation_ is None
+    assert AEKMeans(**FAST, augmentation=None).fit(images).augmentation_ is None
+    mine = RandomAffine((16, 16), max_shift=0.2)
+    assert AEKMeans(**FAST, augmentation=mine).fit(images).augmentation_ is mine
+
+
+def test_auto_is_the_explicit_random_affine_bit_for_bit():
+    images = square_images()
+    auto = DEC(**FAST, max_iter=2).fit(images)
+    explicit = DEC(**FAST, max_iter=2, augmentation=RandomAffine((16, 16))).fit(images)
+    plain = DEC(**FAST, max_iter=2, augmentation=None).fit(images)
+    np.testing.assert_array_equal(auto.cluster_centers_, explicit.cluster_centers_)
+    assert not np.array_equal(auto.cluster_centers_, plain.cluster_centers_)
+    # one cache entry for both spellings
+    assert (augmentation_key(auto.augmentation_)
+            == augmentation_key(explicit.augmentation_))
+
+
+def test_dcec_auto_follows_input_shape():
+    from skdeepcluster import DCEC
+    images = square_images(n=40)
+    small = {"n_clusters": 2, "filters": (2, 2, 2), "pretrain_epochs": 1, "max_iter": 1,
+             "batch_size": 20, "random_state": 0}
+    assert DCEC(**small).fit(images).augmentation_.image_shape == (16, 16)
+    assert DCEC(**small, input_shape=(1, 16, 16)).fit(images).augmentation_.image_shape \
+        == (1, 16, 16)
+    # the user says 16 x 16 even where the pixels do not look like it
+    shuffled = images[:, np.random.default_rng(0).permutation(256)]
+    assert DCEC(**small, input_shape=(16, 16)).fit(shuffled).augmentation_ is not None
+    assert DCEC(**small).fit(shuffled).augmentation_ is None
+    # 8 x 8 images and a 1-row signal are not augmented
+    assert DCEC(**small, input_shape=(8, 8)).fit(square_images(40, 8)).augmentation_ is None
+    assert DCEC(**small, input_shape=(1, 256)).fit(images).augmentation_ is None
