@@ -231,6 +231,9 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
 
     #: Whether the network must have ``decode`` (False for a transform-only method).
     _needs_decoder = True
+    #: Whether ``augmentation`` also replaces the batches of the clustering phase (DEC-DA);
+    #: False: the pretraining only (methods whose phase measured worse with it).
+    _augments_clustering_phase = True
 
     #: How the reconstruction error of a sample is reduced over its features in the
     #: clustering phase (each method follows its reference code; see the user guide).
@@ -472,7 +475,8 @@ class BaseDeepClusterer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Clust
         hint = (f"learning_rate={self.learning_rate} or the weight of the clustering term "
                 "is probably too large")
 
-        augmentation = state.augmentation  # None for DCTLKMeans, which has no pretraining
+        # None for DCTLKMeans, which has no pretraining
+        augmentation = state.augmentation if self._augments_clustering_phase else None
 
         def step(idx, xb):
             # The loss sees the augmented batch (DEC-DA); the closed-form updates of the

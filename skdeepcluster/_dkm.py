@@ -451,10 +451,11 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         Step size of the pretraining (``"auto"``: 1e-3 for Adam, see
         :class:`~skdeepcluster.AEKMeans` for SGD).
     augmentation : "auto", callable or None, default="auto"
-        Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
-        mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
-        and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
-        training labels, targets and other per-sample updates use the samples as they are).
+        Data augmentation of the pretraining: ``f(X_batch, generator) -> X_batch``
+        replaces every pretraining mini-batch, and the autoencoder reconstructs the
+        augmented samples (DEC-DA's pretraining, Guo et al. 2018). The clustering phase
+        trains on the samples as they are: augmented, its clusters merged (USPS: ACC 0.84
+        after 10 epochs, 0.24 after 100).
         ``"auto"`` shifts and rotates images
         (:class:`~skdeepcluster.augmentation.RandomAffine` at its defaults) when the rows
         are square one-channel images of at least 16 x 16 pixels
@@ -535,6 +536,11 @@ class CenteringKM(SoftAssignmentMixin, BaseDeepClusterer):
         "reinit": [StrOptions({"warm", "scratch"}), None],
     }
     _fit_state = _CenteringState
+    # With the clustering phase augmented the clusters merged, epoch after epoch (USPS,
+    # seed 0: ACC 0.84 after 10 epochs, 0.24 after 100; with the pretraining alone
+    # augmented, 0.84 held to the end). The pretraining is augmented, the phase sees the
+    # samples as they are.
+    _augments_clustering_phase = False
 
     def __init__(
         self,

@@ -166,6 +166,31 @@ def test_clustering_phase_trains_on_augmented_batches(images):
     assert loss[0] != loss[1]
 
 
+@pytest.mark.parametrize("name, augments_phase", [
+    ("DEC", True), ("IDEC", True), ("DCEC", True), ("DCN", True), ("DKM", True),
+    ("DeepClusterADMM", True), ("ConcreteKMeans", False), ("CenteringKM", False),
+])
+def test_which_clustering_phases_are_augmented(images, name, augments_phase):
+    import skdeepcluster
+    calls = []
+
+    def record(X, generator):
+        calls.append(X.shape[0])
+        return X
+
+    cls = getattr(skdeepcluster, name)
+    params = dict(FAST)
+    if name == "DCEC":
+        params = {"n_clusters": 3, "filters": (2, 2, 2), "pretrain_epochs": 2,
+                  "batch_size": 32, "random_state": 0, "input_shape": (6, 5)}
+    cls(**params, max_iter=2, augmentation=record).fit(images)
+    pretraining = [2] + [32, 32, 26] * 2  # the dry run, 2 epochs of 3 batches
+    assert calls[:len(pretraining)] == pretraining
+    phase = calls[len(pretraining):]
+    assert (len(phase) > 0) == augments_phase
+    assert phase == [32, 32, 26] * (len(phase) // 3)
+
+
 def test_per_sample_updates_see_the_samples_as_they_are(images):
     seen = []
 
