@@ -27,6 +27,8 @@ __all__ = ["RandomAffine", "affine_images", "detect_image_shape"]
 AUTO_MIN_SIDE = 16
 #: Rows :func:`detect_image_shape` reads (evenly spaced through the data).
 DETECT_ROWS = 2000
+#: Largest temporary of :func:`detect_image_shape`, in values (float64): 32 MB.
+DETECT_BLOCK_VALUES = 1 << 22
 #: Median correlation of neighbouring pixels that marks an image (MNIST 0.74, USPS
 #: 0.69-0.75; tabular features in their column order: 0.01-0.23 on the UCI sets).
 DETECT_MIN_CORRELATION = 0.5
@@ -189,12 +191,12 @@ def _neighbour_pairs(side):
 
 
 @torch.no_grad()
-def grid_shape_of_rows(read_rows, n_samples, n_features, min_side=AUTO_MIN_SIDE,
-                       chunk_rows=256):
-    """:func:`detect_image_shape` on rows read ``chunk_rows`` at a time: ``read_rows(idx)``
+def grid_shape_of_rows(read_rows, n_samples, n_features, min_side=AUTO_MIN_SIDE):
+    """:func:`detect_image_shape` on rows read a block at a time: ``read_rows(idx)``
     returns the dense rows ``idx`` (a 1-D integer tensor) as a tensor. Only sums over the
-    rows are kept (per column and per column pair), so a wide or sparse training set is
-    never densified whole."""
+    rows are kept (per column and per column pair), and a block's temporaries hold at most
+    about ``DETECT_BLOCK_VALUES`` values (256 rows up to 3 300 features, fewer for wider
+    images), so a large or sparse training set is never densified whole."""
     side = math.isqrt(n_features)
     if side * side != n_features or side < min_side or n_samples < 3:
         return None
@@ -202,6 +204,7 @@ def grid_shape_of_rows(read_rows, n_samples, n_features, min_side=AUTO_MIN_SIDE,
     first = torch.cat([a for a, _ in pairs.values()])
     second = torch.cat([b for _, b in pairs.values()])
     rows = torch.linspace(0, n_samples - 1, min(n_samples, DETECT_ROWS)).round().long()
+    chunk_rows = max(1, min(256, DETECT_BLOCK_VALUES // first.numel()))
     total = torch.zeros(n_features, dtype=torch.float64)
     squares = torch.zeros(n_features, dtype=torch.float64)
     products = torch.zeros(first.numel(), dtype=torch.float64)
@@ -243,7 +246,7 @@ def detect_image_shape(X, min_side=AUTO_MIN_SIDE):
     other direction (a one-dimensional signal of ``H * H`` values cut into rows is not an
     image: there a row's next value is always closer than the value ``H`` places later).
     Columns that are constant (blank borders) are left out. At most ``DETECT_ROWS`` rows,
-    evenly spaced, are read, 256 at a time.
+    evenly spaced, are read, at most 256 at a time.
 
     Parameters
     ----------
