@@ -1,12 +1,14 @@
-"""Data augmentation for the pretraining of the autoencoders.
+"""Data augmentation of the deep estimators' training.
 
 A deep estimator's ``augmentation`` parameter takes a callable
-``augmentation(X_batch, generator) -> X_batch``: each pretraining mini-batch (a float tensor
-of shape (batch, n_features) on the training device) is replaced by its output before the
-reconstruction loss, which compares the network's output with the augmented batch itself
-(input and target are the same augmented samples). This is the pretraining of DEC-DA
-(Guo et al., "Deep Embedded Clustering with Data Augmentation", ACML 2018), which shifts and
-rotates the images of each batch at random. :class:`RandomAffine` is that transformation.
+``augmentation(X_batch, generator) -> X_batch``: each training mini-batch (a float tensor
+of shape (batch, n_features) on the training device) is replaced by its output. In the
+pretraining the autoencoder reconstructs the augmented samples themselves; in the
+clustering phase the loss is computed on the augmented batch, while per-sample updates use
+the samples as they are. This is DEC-DA (Guo et al., "Deep Embedded Clustering with Data
+Augmentation", ACML 2018), which shifts and rotates the images of each batch at random:
+:class:`RandomAffine`. The default ``augmentation="auto"`` uses it when
+:func:`detect_image_shape` finds square one-channel images of at least 16 x 16 pixels.
 """
 
 import math
@@ -32,8 +34,8 @@ DETECT_BLOCK_VALUES = 1 << 22
 #: Median correlation of neighbouring pixels that marks an image (MNIST 0.74, USPS
 #: 0.69-0.75; tabular features in their column order: 0.01-0.23 on the UCI sets).
 DETECT_MIN_CORRELATION = 0.5
-
-
+#: How far that median must exceed the one of unrelated columns.
+DETECT_MIN_CONTRAST = 0.3
 
 def _image_shape(image_shape):
     """``(C, H, W)`` from ``(H, W)`` or ``(C, H, W)`` of positive integers."""
@@ -171,8 +173,6 @@ class RandomAffine(BaseEstimator):
         draws[:, 2].mul_(float(self.max_rotation))
         return affine_images(X, self.image_shape, draws[:, :2], draws[:, 2])
 
-
-
 def _neighbour_pairs(side):
     """Column pairs of a ``side`` x ``side`` grid: horizontal and vertical neighbours,
     pixels two apart in each direction, and a fixed spread-out pairing (column ``j`` with
@@ -228,7 +228,8 @@ def grid_shape_of_rows(read_rows, n_samples, n_features, min_side=AUTO_MIN_SIDE)
         offset += a.numel()
     h1, v1, h2, v2, random = (median[k] for k in ("h1", "v1", "h2", "v2", "random"))
     looks_like_pixels = (
-        min(h1, v1) >= DETECT_MIN_CORRELATION and min(h1, v1) >= random + 0.3
+        min(h1, v1) >= DETECT_MIN_CORRELATION
+        and min(h1, v1) >= random + DETECT_MIN_CONTRAST
         and v1 > h2 and h1 > v2
     )  # comparisons with NaN are False: too few varying columns is not an image
     return (side, side) if looks_like_pixels else None
@@ -240,11 +241,12 @@ def detect_image_shape(X, min_side=AUTO_MIN_SIDE):
     The rule behind ``augmentation="auto"``. The number of features must be a square
     ``H * H`` with ``H >= min_side``, and the columns, read as an ``H x H`` grid, must
     vary together like pixels do: the median correlation of horizontal neighbours and
-    that of vertical neighbours are both at least 0.5 (``DETECT_MIN_CORRELATION``) and at
-    least 0.3 above that of columns paired at random (data with one common factor is not
-    an image), and each direction's neighbours are closer than pixels two apart in the
-    other direction (a one-dimensional signal of ``H * H`` values cut into rows is not an
-    image: there a row's next value is always closer than the value ``H`` places later).
+    that of vertical neighbours are both at least 0.5 (``DETECT_MIN_CORRELATION``) and
+    at least 0.3 (``DETECT_MIN_CONTRAST``) above that of columns paired at random (data
+    with one common factor is not an image), and each direction's neighbours are closer
+    than pixels two apart in the other direction (a one-dimensional signal of ``H * H``
+    values cut into rows is not an image: there a row's next value is always closer
+    than the value ``H`` places later).
     Columns that are constant (blank borders) are left out. At most ``DETECT_ROWS`` rows,
     evenly spaced, are read, at most 256 at a time.
 
