@@ -114,6 +114,16 @@ def main(argv=None):
     dcec = DCEC(autoencoder=cae.autoencoder_, pretrain_epochs=0, max_iter=E, tol=0.0,
                 **common).fit(X)
     rows.append(("DCEC (CAE)", "cluster", *_median_seconds(dcec, "cluster")))
+    if image_shape is not None and (not args.methods or "augmentation" in args.methods):
+        augment = RandomAffine(image_shape, 0.1, 10)
+        cae_aug = AEKMeans(autoencoder=partial(ConvAutoencoder, input_shape=image_shape),
+                           pretrain_epochs=E, **{**common, "augmentation": augment}).fit(X)
+        rows.append(("CAE+KMeans, batches shifted and rotated", "pretrain",
+                     *_median_seconds(cae_aug, "pretrain")))
+        dcec_aug = DCEC(autoencoder=cae.autoencoder_, pretrain_epochs=0, max_iter=E, tol=0.0,
+                        **{**common, "augmentation": augment}).fit(X)
+        rows.append(("DCEC (CAE), batches shifted and rotated", "cluster",
+                     *_median_seconds(dcec_aug, "cluster")))
     return _print(rows, args, argv, E, len(y))
 
 
