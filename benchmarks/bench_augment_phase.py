@@ -1,0 +1,70 @@
+"""Which phases to augment: the clustering phase with and without the augmentation, from
+one augmented pretraining.
+
+For each estimator, the network is pretrained with ``RandomAffine(image_shape, 0.1, 10)``
+(or loaded from ``--cache-dir``, the ``memory`` cache that ``bench_pretrain.py`` fills),
+then the clustering phase runs twice from it: with ``augmentation=None`` ("phase as is",
+the fit an estimator with ``_augments_clustering_phase = False`` makes) and with the
+augmentation ("phase augmented"). One JSON line per fit, with the ACC of the training
+labels after the k-means initialisation and after every epoch (``trace``).
+
+Example
+-------
+::
+
+    python benchmarks/bench_augment_phase.py --dataset usps --seed 0 --cache-dir DIR \
+        --estimators DCN DKM DeepClusterADMM --output phases.jsonl
+"""
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench_pretrain import IMAGES, emit, load, traced
+
+import skdeepcluster
+from skdeepcluster.augmentation import RandomAffine
+from skdeepcluster.datasets import load_dataset
+from skdeepcluster.metrics import cluster_accuracy
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", choices=sorted(IMAGES - {"digits"}), default="usps")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--estimators", nargs="+", default=["DCN", "DKM"])
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--modes", nargs="+", choices=["as-is", "augmented"],
+                        default=["as-is", "augmented"])
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args(argv)
+    X, y = load(args.dataset, None, args.seed)
+    augment = RandomAffine(load_dataset(args.dataset)[2], 0.1, 10.0)
+    k = len(set(y.tolist()))
+    warnings.simplefilter("ignore")
+    for name in args.estimators:
+        cls = getattr(skdeepcluster, name)
+        common = {"n_clusters": k, "random_state": args.seed}
+        pretrained = cls(**common, memory=args.cache_dir, augmentation=augment,
+                         max_iter=0).fit(X)
+        for mode in args.modes:
+            trace = []
+            model = traced(cls, y, trace)(
+                **common, autoencoder=pretrained.autoencoder_, pretrain_epochs=0,
+                augmentation=augment if mode == "augmented" else None)
+            # the phase follows the mode, whatever the class does by default
+            model._augments_clustering_phase = mode == "augmented"
+            model.fit(X)
+            emit({"dataset": args.dataset, "seed": args.seed, "estimator": name,
+                  "mode": "phase " + mode, "start_acc": trace[0],
+                  "acc": cluster_accuracy(y, model.labels_), "cluster_epochs": model.n_iter_,
+                  "trace": [round(a, 4) for a in trace]}, args.output)
+
+
+if __name__ == "__main__":
+    main()
