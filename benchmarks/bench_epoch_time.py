@@ -97,7 +97,7 @@ def main(argv=None):
 
     if image_shape is not None and (not args.methods or "augmentation" in args.methods):
         augment = RandomAffine(image_shape, 0.1, 10)
-        for cls in (DEC, IDEC, ConcreteKMeans):
+        for cls in (DEC, IDEC, DeepClusterADMM):  # the methods whose phase it augments
             model = cls(tol=0.0, **{**joint, "augmentation": augment}).fit(X)
             rows.append((f"{cls.__name__} (MLP), batches shifted and rotated", "cluster",
                          *_median_seconds(model, "cluster")))
