@@ -17,6 +17,7 @@ Example
 """
 
 import argparse
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -47,9 +48,12 @@ def main(argv=None):
     augment = RandomAffine(load_dataset(args.dataset)[2], 0.1, 10.0)
     k = len(set(y.tolist()))
     warnings.simplefilter("ignore")
-    for name in args.estimators:
+    for spec in args.estimators:
+        # "Name" or "Name:{json parameters}" (e.g. 'DeepClusterADMM:{"clustering": "gmm"}')
+        name, _, extra = spec.partition(":")
         cls = getattr(skdeepcluster, name)
-        common = {"n_clusters": k, "random_state": args.seed}
+        common = {"n_clusters": k, "random_state": args.seed,
+                  **(json.loads(extra) if extra else {})}
         pretrained = cls(**common, memory=args.cache_dir, augmentation=augment,
                          max_iter=0).fit(X)
         for mode in args.modes:
@@ -60,7 +64,7 @@ def main(argv=None):
             # the phase follows the mode, whatever the class does by default
             model._augments_clustering_phase = mode == "augmented"
             model.fit(X)
-            emit({"dataset": args.dataset, "seed": args.seed, "estimator": name,
+            emit({"dataset": args.dataset, "seed": args.seed, "estimator": spec,
                   "mode": "phase " + mode, "start_acc": trace[0],
                   "acc": cluster_accuracy(y, model.labels_), "cluster_epochs": model.n_iter_,
                   "trace": [round(a, 4) for a in trace]}, args.output)
