@@ -157,8 +157,10 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
     augmentation : "auto", callable or None, default="auto"
         Data augmentation of training: ``f(X_batch, generator) -> X_batch`` replaces every
         mini-batch of the pretraining (the autoencoder reconstructs the augmented samples)
-        and the batch the clustering loss is computed on (DEC-DA, Guo et al. 2018; the
-        training labels, targets and other per-sample updates use the samples as they are).
+        and, with ``clustering="kmeans"``, the batch the clustering loss is computed on
+        (DEC-DA, Guo et al. 2018; the per-sample updates use the samples as they are).
+        With ``clustering="gmm"`` the clustering phase trains on the samples as they are:
+        augmented, its clusters merged (USPS: ACC 0.94 after 10 epochs, 0.42 after 100).
         ``"auto"`` shifts and rotates images
         (:class:`~skdeepcluster.augmentation.RandomAffine` at its defaults) when the rows
         are square one-channel images of at least 16 x 16 pixels
@@ -251,6 +253,14 @@ class DeepClusterADMM(SoftAssignmentMixin, BaseDeepClusterer):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
     }
     _fit_state = _ADMMState
+
+    @property
+    def _augments_clustering_phase(self):
+        # k-means: the augmented phase was better (USPS seed 0: 0.935 against 0.918 with the
+        # phase as is; MNIST seed 0 rose from 0.81 to 0.91). GMM: its clusters merged
+        # (USPS seed 0: 0.90 -> 0.94 after 10 epochs -> 0.42 after 100), while with the
+        # phase as is it held 0.93. The GMM augments its pretraining only.
+        return self.clustering != "gmm"
 
     def __init__(
         self,

@@ -168,7 +168,8 @@ def test_clustering_phase_trains_on_augmented_batches(images):
 
 @pytest.mark.parametrize("name, augments_phase", [
     ("DEC", True), ("IDEC", True), ("DCEC", True), ("DeepClusterADMM", True),
-    ("ConcreteKMeans", False), ("CenteringKM", False), ("DCN", False), ("DKM", False),
+    ("DeepClusterADMM:gmm", False), ("ConcreteKMeans", False), ("CenteringKM", False),
+    ("DCN", False), ("DKM", False),
 ])
 def test_which_clustering_phases_are_augmented(images, name, augments_phase):
     import skdeepcluster
@@ -178,8 +179,11 @@ def test_which_clustering_phases_are_augmented(images, name, augments_phase):
         calls.append(X.shape[0])
         return X
 
+    name, _, clustering = name.partition(":")
     cls = getattr(skdeepcluster, name)
     params = dict(FAST)
+    if clustering:
+        params["clustering"] = clustering
     if name == "DCEC":
         params = {"n_clusters": 3, "filters": (2, 2, 2), "pretrain_epochs": 2,
                   "batch_size": 32, "random_state": 0, "input_shape": (6, 5)}
