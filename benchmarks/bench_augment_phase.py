@@ -58,11 +58,13 @@ def main(argv=None):
                          max_iter=0).fit(X)
         for mode in args.modes:
             trace = []
-            model = traced(cls, y, trace)(
+            # the phase follows the mode, whatever the class does by default (a class
+            # attribute: DeepClusterADMM's is a property)
+            phase_cls = type(cls.__name__, (cls,),
+                             {"_augments_clustering_phase": mode == "augmented"})
+            model = traced(phase_cls, y, trace)(
                 **common, autoencoder=pretrained.autoencoder_, pretrain_epochs=0,
                 augmentation=augment if mode == "augmented" else None)
-            # the phase follows the mode, whatever the class does by default
-            model._augments_clustering_phase = mode == "augmented"
             model.fit(X)
             emit({"dataset": args.dataset, "seed": args.seed, "estimator": spec,
                   "mode": "phase " + mode, "start_acc": trace[0],

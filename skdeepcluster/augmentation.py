@@ -205,15 +205,19 @@ def grid_shape_of_rows(read_rows, n_samples, n_features, min_side=AUTO_MIN_SIDE)
     second = torch.cat([b for _, b in pairs.values()])
     rows = torch.linspace(0, n_samples - 1, min(n_samples, DETECT_ROWS)).round().long()
     chunk_rows = max(1, min(256, DETECT_BLOCK_VALUES // first.numel()))
-    total = torch.zeros(n_features, dtype=torch.float64)
-    squares = torch.zeros(n_features, dtype=torch.float64)
-    products = torch.zeros(first.numel(), dtype=torch.float64)
+    total = squares = products = None
     for start in range(0, rows.numel(), chunk_rows):
-        block = torch.as_tensor(read_rows(rows[start:start + chunk_rows]))
-        block = block.to(device="cpu", dtype=torch.float64)
+        # The sums stay on the rows' device (a GPU's data are not copied to the host).
+        block = torch.as_tensor(read_rows(rows[start:start + chunk_rows])).double()
+        if total is None:
+            first, second = first.to(block.device), second.to(block.device)
+            total = torch.zeros(n_features, dtype=torch.float64, device=block.device)
+            squares, products = torch.zeros_like(total), total.new_zeros(first.numel())
         total += block.sum(dim=0)
         squares += block.square().sum(dim=0)
         products += (block[:, first] * block[:, second]).sum(dim=0)
+    total, squares, products = total.cpu(), squares.cpu(), products.cpu()  # one copy
+    first, second = first.cpu(), second.cpu()
     n = rows.numel()
     mean = total / n
     std = (squares / n - mean.square()).clamp_min(0.0).sqrt()
