@@ -14,6 +14,8 @@ Example
 
     python benchmarks/bench_augment_phase.py --dataset usps --seed 0 --cache-dir DIR \
         --estimators DCN DKM DeepClusterADMM --output phases.jsonl
+    python benchmarks/bench_augment_phase.py --dataset usps --rows 1500 --seed 0 \
+        --cache-dir DIR --estimators DeepClusterADMM --modes as-is
 """
 
 import argparse
@@ -38,13 +40,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=sorted(IMAGES - {"digits"}), default="usps")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rows", type=int, default=None,
+                        help="a random subset of this many rows, drawn per seed as "
+                             "bench_pretrain.py --rows draws it")
     parser.add_argument("--estimators", nargs="+", default=["DCN", "DKM"])
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--modes", nargs="+", choices=["as-is", "augmented"],
                         default=["as-is", "augmented"])
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
-    X, y = load(args.dataset, None, args.seed)
+    X, y = load(args.dataset, args.rows, args.seed)
     augment = RandomAffine(load_dataset(args.dataset)[2], 0.1, 10.0)
     k = len(set(y.tolist()))
     warnings.simplefilter("ignore")
@@ -66,7 +71,7 @@ def main(argv=None):
                 **common, autoencoder=pretrained.autoencoder_, pretrain_epochs=0,
                 augmentation=augment if mode == "augmented" else None)
             model.fit(X)
-            emit({"dataset": args.dataset, "seed": args.seed, "estimator": spec,
+            emit({"dataset": args.dataset, "rows": len(X), "seed": args.seed, "estimator": spec,
                   "mode": "phase " + mode, "start_acc": trace[0],
                   "acc": cluster_accuracy(y, model.labels_), "cluster_epochs": model.n_iter_,
                   "trace": [round(a, 4) for a in trace]}, args.output)
